@@ -1,0 +1,24 @@
+# The two set-up commands: `make demo` and `make test` (see README.md).
+PY := .venv/bin/python
+
+.PHONY: setup demo test lint bench clean
+
+setup:
+	@./scripts/setup.sh
+
+demo: setup
+	@$(PY) -m bpfkit.demo
+
+test: setup
+	@$(PY) -m pytest -q -p no:cacheprovider tests; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+lint: setup
+	@$(PY) -m ruff check src tests bench tools
+	@$(PY) -m mypy
+
+bench: setup
+	@$(PY) bench/maps.py
+
+clean:
+	rm -rf build tests/.build

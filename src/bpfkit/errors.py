@@ -1,0 +1,170 @@
+"""The bpfkit exception hierarchy.
+
+Every failure a user can meet is a :class:`BpfkitError`.  Kernel failures carry the
+command that failed, the object it concerned and a hint saying what to do, because
+a bare ``EPERM`` from ``bpf(2)`` tells a user nothing actionable.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+
+class BpfkitError(Exception):
+    """Base class of every error bpfkit raises."""
+
+
+class ParseError(BpfkitError):
+    """Malformed input to one of the pure parsers (ELF, BTF, BTF.ext, USDT notes...)."""
+
+
+class ElfError(ParseError):
+    """A malformed or unsupported ELF file."""
+
+
+class BTFError(ParseError):
+    """Malformed BTF or BTF.ext data, or a BTF query that cannot be answered."""
+
+
+class SpecError(BpfkitError):
+    """An object file that parses but cannot describe a valid collection."""
+
+
+class KernelError(BpfkitError):
+    """A system call into the kernel failed.
+
+    ``errno`` is the raw error number, ``command`` the syscall command (e.g.
+    ``BPF_MAP_CREATE``), ``obj`` what it concerned (map/program/hook name) and
+    ``hint`` what the user can do about it.
+    """
+
+    def __init__(self, command: str, err: int, obj: str | None = None,
+                 hint: str | None = None, detail: str | None = None) -> None:
+        self.errno = err
+        self.command = command
+        self.obj = obj
+        self.hint = hint if hint is not None else default_hint(command, err)
+        self.detail = detail
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        what = self.command + (f" on {self.obj}" if self.obj else "")
+        name = _errno.errorcode.get(self.errno, str(self.errno))
+        msg = f"{what} failed: {name} ({os.strerror(self.errno)})"
+        if self.detail:
+            msg += f": {self.detail}"
+        if self.hint:
+            msg += f". {self.hint}"
+        return msg
+
+
+class PermissionDenied(KernelError):
+    """EPERM/EACCES: missing capability, lockdown, or a kernel that refuses the hook."""
+
+
+class NotSupported(KernelError):
+    """The running kernel lacks a feature (program/map/attach/link type, helper, config)."""
+
+
+class NotFound(KernelError):
+    """ENOENT: no such element, id, pin path, tracepoint or symbol."""
+
+
+class VerifierError(KernelError):
+    """The verifier rejected a program.
+
+    ``str(err)`` is the one-line cause (with the source line when BTF line info is
+    known); ``err.log`` is the full verifier log.
+    """
+
+    def __init__(self, program: str, err: int, log: str, cause: str | None = None,
+                 source: str | None = None) -> None:
+        self.log = log
+        self.cause = cause if cause is not None else summarize_log(log)
+        self.source = source
+        detail = self.cause
+        if source:
+            detail = f"{detail} (at {source})"
+        super().__init__("BPF_PROG_LOAD", err, obj=f"program {program!r}", hint="",
+                         detail=detail or "verifier rejected the program")
+
+    def _format(self) -> str:
+        base = f"verifier rejected {self.obj}: {self.detail}"
+        return base
+
+
+class LoadError(BpfkitError):
+    """Loading a collection failed for a reason other than a syscall error."""
+
+
+class CoreRelocationError(LoadError):
+    """A CO-RE relocation could not be resolved against the target BTF."""
+
+
+class AttachError(BpfkitError):
+    """A program could not be attached to its hook (bad target, missing hook...)."""
+
+
+class MissingFeature(NotSupported):
+    """A hook or feature this kernel does not provide, with the missing kernel feature named."""
+
+    def __init__(self, feature: str, obj: str | None = None, hint: str | None = None,
+                 err: int = _errno.EOPNOTSUPP, command: str = "feature probe") -> None:
+        self.feature = feature
+        super().__init__(command, err, obj=obj, hint=hint or "", detail=feature)
+
+
+def summarize_log(log: str) -> str:
+    """Return the verifier log's most meaningful line: the last one that is not statistics."""
+    skip = ("processed ", "verification time", "stack depth", "max_states_per_insn",
+            "peak_states", "mark_read", "; ")
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if ln.startswith(skip) or ln.startswith("-- BEGIN") or ln.startswith("-- END"):
+            continue
+        return ln
+    return ""
+
+
+_HINTS = {
+    _errno.EPERM: "run as root, or grant CAP_BPF (plus CAP_PERFMON for tracing, CAP_NET_ADMIN "
+                  "for networking); kernel lockdown or a kernel that forbids this program "
+                  "type also gives EPERM",
+    _errno.EACCES: "permission denied: run as root or check file permissions and lockdown",
+    _errno.E2BIG: "the kernel rejected an attribute as too big: it may be older than this "
+                  "feature (unknown trailing fields must be zero)",
+    _errno.EINVAL: "the kernel rejected an attribute: check the type, sizes and flags, or the "
+                   "kernel may not support this combination",
+    _errno.ENOENT: "no such element or object",
+    _errno.EBADF: "a file descriptor was closed or invalid",
+    _errno.ENOMEM: "out of memory (or memlock/memcg limit reached)",
+    _errno.EOPNOTSUPP: "this kernel does not support the operation",
+    _errno.ENOTSUPP if hasattr(_errno, "ENOTSUPP") else 524: "this kernel does not support the operation",
+    _errno.EEXIST: "the element or attachment already exists",
+    _errno.ENOSPC: "the map is full",
+    _errno.EBUSY: "the hook is busy: something else is attached",
+}
+
+
+def default_hint(command: str, err: int) -> str:
+    return _HINTS.get(err, "")
+
+
+ENOTSUPP = 524  # kernel-internal "not supported" errno that leaks to user space
+
+
+def error_class(err: int) -> type[KernelError]:
+    if err in (_errno.EPERM, _errno.EACCES):
+        return PermissionDenied
+    if err in (_errno.EOPNOTSUPP, ENOTSUPP):
+        return NotSupported
+    if err == _errno.ENOENT:
+        return NotFound
+    return KernelError
+
+
+def kernel_error(command: str, err: int, obj: str | None = None, hint: str | None = None,
+                 detail: str | None = None) -> KernelError:
+    """Build the most specific :class:`KernelError` subclass for ``err``."""
+    return error_class(err)(command, err, obj=obj, hint=hint, detail=detail)
