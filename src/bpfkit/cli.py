@@ -232,6 +232,22 @@ def cmd_btf_list(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_top(a: argparse.Namespace) -> int:
+    from . import top
+    return top.run(interval=a.interval, once=a.once, sort=a.sort, as_json=a.json, count=a.count)
+
+
+def cmd_build(a: argparse.Namespace) -> int:
+    from .build import compile_bpf
+    out = compile_bpf(a.source, a.output, include_dirs=a.include or (),
+                      defines=a.define or ())
+    if a.json:
+        emit_json({"source": a.source, "object": str(out)})
+    else:
+        print(out)
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 
 
@@ -279,6 +295,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     bt = sub.add_parser("btf", help="BTF objects").add_subparsers(metavar="ACTION")
     add(bt, "list", cmd_btf_list, "list BTF objects")
+    tp = add(sub, "top", cmd_top, "live view of loaded BPF programs: run counts, events/s, "
+             "average run time and CPU share (BPF stats are switched on while it runs)")
+    tp.add_argument("-i", "--interval", type=float, default=1.0, help="seconds between samples")
+    tp.add_argument("--once", action="store_true", help="sample once and exit")
+    tp.add_argument("-n", "--count", type=int, default=0, help="stop after N refreshes")
+    tp.add_argument("--sort", default="cpu", choices=["cpu", "events", "avg", "id", "name",
+                                                      "runs"])
+
+    bd = add(sub, "build", cmd_build, "compile a BPF C file with clang (-target bpf -g -O2, "
+             "arch define, include paths, a vmlinux.h generated from this kernel and cached)")
+    bd.add_argument("source")
+    bd.add_argument("-o", "--output", default=None)
+    bd.add_argument("-I", "--include", action="append", help="include directory")
+    bd.add_argument("-D", "--define", action="append", help="preprocessor define")
     for extra in _EXTENSIONS:
         extra(sub, add)
     return p
