@@ -25,8 +25,10 @@ from .errors import (
     VerifierError,
 )
 from .link import CallbackLink, Link, LinkInfo
+from .loader import Collection, Variable, load
 from .maps import Map, MapInfo
 from .program import Program, ProgramInfo, TestRunResult
+from .spec import CollectionSpec, MapSpec, ProgramSpec
 
 __version__ = "0.1.0"
 
@@ -37,4 +39,5 @@ __all__ = [
     "asm", "AttachType", "HelperId", "LinkType", "MapType", "ProgramType",
     "CallbackLink", "Link", "LinkInfo", "Map", "MapInfo", "Program", "ProgramInfo",
     "TestRunResult",
+    "Collection", "CollectionSpec", "MapSpec", "ProgramSpec", "Variable", "load",
 ]

@@ -537,7 +537,9 @@ class Map(FDObject):
                     self.lookup_batch(count=1)
                     self._batch_ok = True
                 except KernelError as e:
-                    if e.errno in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, 524):
+                    if e.errno == errno.ENOSPC:  # supported; the first bucket holds more than 1
+                        self._batch_ok = True
+                    elif e.errno in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, 524):
                         self._batch_ok = False
                     else:
                         raise

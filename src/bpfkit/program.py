@@ -268,6 +268,102 @@ class Program(FDObject):
             context=cout.raw[: a.ctx_size_out] if cout is not None else b"",
             duration_ns=a.duration)
 
+    # ----------------------------------------------------------------- attaching
+    # Thin wrappers over bpfkit.attach.*: every attach returns a Link, also kept in
+    # ``self.links`` so closing the program detaches what it attached.
+
+    def attach(self, **kw: Any) -> Any:
+        """Attach to the hook the section names (libbpf auto-attach), with keyword targets
+        for hooks a section cannot name (ifname=, cgroup=, sock=, map=, netns=...)."""
+        from .attach.auto import attach_program
+        return attach_program(self, **kw)
+
+    def attach_tracepoint(self, category: str, name: str, cookie: int = 0) -> Any:
+        from .attach.tracing import attach_tracepoint
+        return attach_tracepoint(self, category, name, cookie)
+
+    def attach_raw_tracepoint(self, name: str | None = None, cookie: int = 0) -> Any:
+        from .attach.tracing import attach_raw_tracepoint
+        return attach_raw_tracepoint(self, name, cookie)
+
+    def attach_trace(self, target_prog: Any = None, **kw: Any) -> Any:
+        from .attach.tracing import attach_trace
+        return attach_trace(self, target_prog, **kw)
+
+    def attach_lsm(self, cookie: int = 0) -> Any:
+        from .attach.tracing import attach_lsm
+        return attach_lsm(self, cookie)
+
+    def attach_iter(self, **kw: Any) -> Any:
+        from .attach.tracing import attach_iter
+        return attach_iter(self, **kw)
+
+    def attach_kprobe(self, func: str, offset: int = 0, retprobe: bool = False,
+                      **kw: Any) -> Any:
+        from .attach.tracing import attach_kprobe
+        return attach_kprobe(self, func, offset, retprobe, **kw)
+
+    def attach_ksyscall(self, name: str, retprobe: bool = False, cookie: int = 0) -> Any:
+        from .attach.tracing import attach_ksyscall
+        return attach_ksyscall(self, name, retprobe, cookie)
+
+    def attach_kprobe_multi(self, patterns: Any = None, **kw: Any) -> Any:
+        from .attach.tracing import attach_kprobe_multi
+        return attach_kprobe_multi(self, patterns, **kw)
+
+    def attach_uprobe(self, binary: str, symbol: str | None = None, offset: int = 0,
+                      **kw: Any) -> Any:
+        from .attach.uprobe import attach_uprobe
+        return attach_uprobe(self, binary, symbol, offset, **kw)
+
+    def attach_uprobe_multi(self, binary: str, symbols: Any = None, **kw: Any) -> Any:
+        from .attach.uprobe import attach_uprobe_multi
+        return attach_uprobe_multi(self, binary, symbols, **kw)
+
+    def attach_usdt(self, binary: str, provider: str, name: str, **kw: Any) -> Any:
+        from .attach.auto import attach_program
+        return attach_program(self, binary=binary, provider=provider, name=name, **kw)
+
+    def attach_perf_event(self, event: Any = None, **kw: Any) -> Any:
+        from .attach.cgroup import attach_perf_event
+        return attach_perf_event(self, event, **kw)
+
+    def attach_cgroup(self, cgroup: str | int = "auto", attach_type: int | None = None,
+                      **kw: Any) -> Any:
+        from .attach.auto import attach_program
+        if attach_type is not None:
+            kw["attach_type"] = attach_type
+        return attach_program(self, cgroup=cgroup, **kw)
+
+    def attach_tcx(self, ifname: str | int, direction: str = "ingress", **kw: Any) -> Any:
+        from .attach.net import attach_tcx
+        return attach_tcx(self, ifname, direction, **kw)
+
+    def attach_tc(self, ifname: str | int, direction: str = "ingress", **kw: Any) -> Any:
+        from .attach.net import attach_tc
+        return attach_tc(self, ifname, direction, **kw)
+
+    def attach_xdp(self, ifname: str | int, **kw: Any) -> Any:
+        from .attach.net import attach_xdp
+        return attach_xdp(self, ifname, **kw)
+
+    def attach_socket_filter(self, sock: Any) -> Any:
+        from .attach.net import attach_socket_filter
+        return attach_socket_filter(self, sock)
+
+    def attach_sk_lookup(self, netns: Any = None) -> Any:
+        from .attach.auto import attach_program
+        return attach_program(self, **({"netns": netns} if netns is not None else {}))
+
+    def attach_netfilter(self, **kw: Any) -> Any:
+        from .attach.net import attach_netfilter
+        return attach_netfilter(self, **kw)
+
+    def attach_sockmap(self, map: Any, attach_type: int | None = None) -> Any:
+        from .attach.net import attach_sockmap
+        return attach_sockmap(self, map, attach_type if attach_type is not None
+                              else int(self.expected_attach_type))
+
     def close(self) -> None:
         for link in list(self.links):
             try:

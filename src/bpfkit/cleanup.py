@@ -1,0 +1,229 @@
+"""Attachments that outlive their file descriptors, and closing things on exit.
+
+Most bpf attachments die with the process (a bpf_link fd closes).  A few do not: legacy
+tc filters, XDP programs set over netlink, tracefs probe events.  For those we keep
+
+* a **state record** per attachment in ``/run/bpfkit`` (override with ``BPFKIT_RUN_DIR``):
+  who made it (pid + process start time, so a recycled pid is not mistaken for the
+  owner), its kind and the data needed to undo it.  :func:`cleanup_stale` undoes the
+  attachments of dead owners with the cleaner registered for their kind, and only
+  touches what bpfkit recorded;
+* a set of **live** objects closed at interpreter exit and on SIGTERM (the handler is
+  installed once, lazily, in the main thread, and chains to the previous one).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import itertools
+import json
+import os
+import signal
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+__all__ = ["Record", "record", "forget", "records", "stale", "register_cleaner",
+           "cleanup_stale", "track", "untrack", "close_tracked", "run_dir"]
+
+_counter = itertools.count()
+_lock = threading.RLock()
+
+
+def run_dir() -> str:
+    return os.environ.get("BPFKIT_RUN_DIR", "/run/bpfkit")
+
+
+def _start_time(pid: int) -> int | None:
+    """Process start time in clock ticks (field 22 of /proc/PID/stat); None if gone/zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    rest = raw[raw.rfind(b")") + 2:].split()
+    if not rest or rest[0] in (b"Z", b"X"):
+        return None
+    try:
+        return int(rest[19])
+    except (IndexError, ValueError):
+        return None
+
+
+@dataclass
+class Record:
+    """One persisted attachment: ``token`` names it for :func:`forget`."""
+
+    token: str
+    kind: str
+    pid: int
+    start_time: int | None
+    data: dict[str, Any] = field(default_factory=dict)
+    module: str | None = None
+    created: float = 0.0
+
+    @property
+    def alive(self) -> bool:
+        st = _start_time(self.pid)
+        return st is not None and (self.start_time is None or st == self.start_time)
+
+
+def record(kind: str, data: dict[str, Any], *, module: str | None = None) -> str:
+    """Persist an attachment of ``kind`` owned by this process; returns its token.
+
+    ``module`` is imported by :func:`cleanup_stale` (in another process) so that it can
+    register the cleaner of ``kind``.
+    """
+    d = run_dir()
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    pid = os.getpid()
+    name = f"{pid}-{kind}-{next(_counter)}-{time.monotonic_ns()}.json"
+    path = os.path.join(d, name)
+    body = {"kind": kind, "pid": pid, "start_time": _start_time(pid), "data": data,
+            "module": module, "created": time.time()}
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(body, f)
+    os.replace(tmp, path)
+    return path
+
+
+def forget(token: str) -> None:
+    """Drop a record (the attachment was undone)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(token)
+
+
+def records() -> list[Record]:
+    """Every record on this machine (all processes)."""
+    d = run_dir()
+    try:
+        names = sorted(os.listdir(d))
+    except FileNotFoundError:
+        return []
+    out = []
+    for n in names:
+        if not n.endswith(".json"):
+            continue
+        path = os.path.join(d, n)
+        try:
+            with open(path) as f:
+                body = json.load(f)
+            out.append(Record(token=path, kind=str(body["kind"]), pid=int(body["pid"]),
+                              start_time=body.get("start_time"), data=dict(body["data"]),
+                              module=body.get("module"), created=float(body.get("created", 0))))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # half-written or foreign file: not ours to judge
+    return out
+
+
+def stale() -> list[Record]:
+    """Records whose owning process is gone."""
+    return [r for r in records() if not r.alive]
+
+
+Cleaner = Callable[[Record], Any]
+_cleaners: dict[str, Cleaner] = {}
+_order: dict[str, int] = {}
+
+
+def register_cleaner(kind: str, fn: Cleaner, *, order: int = 0) -> None:
+    """``fn(record)`` undoes one stale attachment of ``kind``; raising keeps the record.
+
+    Kinds with a lower ``order`` are cleaned first (e.g. filters before their qdisc).  A
+    cleaner may :func:`forget` other records it made moot; those are then skipped.
+    """
+    _cleaners[kind] = fn
+    _order[kind] = order
+
+
+def cleanup_stale(kinds: set[str] | None = None) -> list[Record]:
+    """Undo the attachments of dead bpfkit processes; return the records cleaned."""
+    done = []
+    todo = [r for r in stale() if kinds is None or r.kind in kinds]
+    for r in todo:
+        if r.kind not in _cleaners and r.module:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(r.module)
+    todo.sort(key=lambda r: _order.get(r.kind, 0))
+    for r in todo:
+        fn = _cleaners.get(r.kind)
+        if fn is None or not os.path.exists(r.token):
+            continue
+        try:
+            fn(r)
+        except Exception:  # noqa: BLE001 - leave the record for a later attempt
+            continue
+        forget(r.token)
+        done.append(r)
+    return done
+
+
+# ---------------------------------------------------------------- live objects
+
+_live: dict[int, tuple[int, weakref.ref[Any]]] = {}
+_atexit_done = False
+_signal_done = False
+_prev_term: Any = None
+
+
+def track(obj: Any) -> None:
+    """Close ``obj`` (anything with ``close()``) at exit or SIGTERM unless closed before."""
+    with _lock:
+        _live[id(obj)] = (os.getpid(), weakref.ref(obj))
+    _install()
+
+
+def untrack(obj: Any) -> None:
+    with _lock:
+        _live.pop(id(obj), None)
+
+
+def close_tracked() -> None:
+    """Close every tracked object this process (not a forked parent) made."""
+    me = os.getpid()
+    with _lock:
+        items = list(_live.items())
+        _live.clear()
+    for _key, (pid, ref) in reversed(items):
+        obj = ref()
+        if obj is None or pid != me:
+            continue
+        with contextlib.suppress(Exception):
+            obj.close()
+
+
+def _on_term(signum: int, frame: FrameType | None) -> None:
+    close_tracked()
+    prev = _prev_term
+    if callable(prev):
+        prev(signum, frame)
+        return
+    # Default action: die of the signal as we would have, now that cleanup ran.
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _install() -> None:
+    global _atexit_done, _signal_done, _prev_term
+    with _lock:
+        if not _atexit_done:
+            atexit.register(close_tracked)
+            _atexit_done = True
+        if _signal_done or threading.current_thread() is not threading.main_thread():
+            return
+        _signal_done = True
+        try:
+            prev = signal.getsignal(signal.SIGTERM)
+            if prev == signal.SIG_IGN:
+                return  # the application ignores SIGTERM: so do we
+            _prev_term = prev
+            signal.signal(signal.SIGTERM, _on_term)
+        except (ValueError, OSError):
+            pass

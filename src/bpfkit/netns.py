@@ -1,0 +1,343 @@
+"""Network namespaces without ``ip netns exec``.
+
+Why not ``ip netns exec``: it remounts ``/sys`` inside the namespace, hiding bpffs,
+cgroups and tracefs.  We enter namespaces with ``setns(2)`` on the *calling thread* only
+(a thread's netns is per thread), and always come back to the namespace we left.
+
+A namespace reference (``NetnsRef``) is a name under ``/run/netns``, a path to an nsfs file
+(``/run/netns/X``, ``/proc/PID/ns/net``), an open fd, a :class:`NetNS`, or ``None`` for
+the calling thread's current namespace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import ipaddress
+import itertools
+import os
+import random
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from typing import Any, Union
+
+from .errors import BpfkitError, KernelError, NotFound, kernel_error
+from .syscall import libc
+
+__all__ = ["NetNS", "NetnsRef", "VethPair", "create", "delete", "enter", "exists",
+           "netns_inode", "open_netns", "current_netns_path", "NETNS_RUN_DIR"]
+
+CLONE_NEWNET = 0x40000000
+NETNS_RUN_DIR = "/run/netns"
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_SHARED = 1 << 20
+MNT_DETACH = 2
+
+NetnsRef = Union[str, int, "os.PathLike[str]", "NetNS", None]
+
+_counter = itertools.count()
+
+
+def _libc_call(fn: Any, *args: Any, command: str, obj: str | None = None) -> int:
+    ret = fn(*args)
+    if ret < 0:
+        raise kernel_error(command, ctypes.get_errno(), obj=obj)
+    return int(ret)
+
+
+def current_netns_path() -> str:
+    """The nsfs file of the *calling thread's* netns (``/proc/self`` is the main thread's)."""
+    return "/proc/thread-self/ns/net"
+
+
+def _path_of(ref: str | os.PathLike[str]) -> str:
+    s = os.fspath(ref)
+    if "/" not in s:
+        return os.path.join(NETNS_RUN_DIR, s)
+    return s
+
+
+def open_netns(ref: NetnsRef) -> int:
+    """Open a new fd on the namespace ``ref`` names; the caller closes it."""
+    if ref is None:
+        return os.open(current_netns_path(), os.O_RDONLY | os.O_CLOEXEC)
+    if isinstance(ref, NetNS):
+        return os.open(ref.path, os.O_RDONLY | os.O_CLOEXEC)
+    if isinstance(ref, int):
+        return os.dup(ref)
+    path = _path_of(ref)
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise NotFound("open netns", errno.ENOENT, obj=path,
+                       hint="no such network namespace") from None
+
+
+def netns_inode(ref: NetnsRef = None) -> int:
+    """Inode number identifying a netns (what bpf link info reports as ``netns_ino``)."""
+    if isinstance(ref, int):
+        return os.fstat(ref).st_ino
+    fd = open_netns(ref)
+    try:
+        return os.fstat(fd).st_ino
+    finally:
+        os.close(fd)
+
+
+def setns(fd: int, nstype: int = CLONE_NEWNET) -> None:
+    """Move the calling thread into the namespace ``fd`` refers to."""
+    _libc_call(libc.setns, fd, nstype, command="setns", obj=f"fd {fd}")
+
+
+@contextlib.contextmanager
+def enter(ref: NetnsRef) -> Iterator[None]:
+    """Run the ``with`` body in netns ``ref`` on this thread, then return to where we were.
+
+    ``None`` is a no-op, so callers can pass an optional namespace straight through.
+    """
+    if ref is None:
+        yield
+        return
+    target = open_netns(ref)
+    try:
+        home = os.open(current_netns_path(), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if os.fstat(home).st_ino == os.fstat(target).st_ino:
+                yield
+                return
+            setns(target)
+            try:
+                yield
+            finally:
+                setns(home)
+        finally:
+            os.close(home)
+    finally:
+        os.close(target)
+
+
+def exists(name: str) -> bool:
+    return os.path.exists(_path_of(name))
+
+
+def _make_run_dir_shared() -> None:
+    """Like iproute2: make /run/netns a shared mount so other mount namespaces see our mounts."""
+    os.makedirs(NETNS_RUN_DIR, mode=0o755, exist_ok=True)
+    d = NETNS_RUN_DIR.encode()
+    if libc.mount(b"none", d, b"none", ctypes.c_ulong(MS_SHARED | MS_REC), None) == 0:
+        return
+    if ctypes.get_errno() != errno.EINVAL:  # EINVAL: not a mount point yet
+        return
+    if libc.mount(d, d, b"none", ctypes.c_ulong(MS_BIND | MS_REC), None) == 0:
+        libc.mount(b"none", d, b"none", ctypes.c_ulong(MS_SHARED | MS_REC), None)
+
+
+def _create_native(path: str) -> None:
+    """unshare(CLONE_NEWNET) in a throw-away thread and bind-mount its netns onto ``path``."""
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+    os.close(fd)
+    result: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            _libc_call(libc.unshare, CLONE_NEWNET, command="unshare(CLONE_NEWNET)")
+            src = f"/proc/self/task/{threading.get_native_id()}/ns/net".encode()
+            _libc_call(libc.mount, src, path.encode(), b"none", ctypes.c_ulong(MS_BIND), None,
+                       command="mount --bind", obj=path)
+        except BaseException as e:  # reported in the calling thread
+            result.append(e)
+
+    t = threading.Thread(target=worker, name="bpfkit-netns-create")
+    t.start()
+    t.join()
+    if result:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise result[0]
+
+
+def create(name: str) -> str:
+    """Create the named netns ``/run/netns/NAME`` (as ``ip netns add`` would); return its path."""
+    if "/" in name or not name:
+        raise BpfkitError(f"invalid netns name {name!r}")
+    path = _path_of(name)
+    if os.path.exists(path):
+        raise kernel_error("create netns", errno.EEXIST, obj=path)
+    _make_run_dir_shared()
+    try:
+        _create_native(path)
+    except KernelError as e:
+        ip = shutil.which("ip")
+        if ip is None or e.errno == errno.EEXIST:
+            raise
+        r = subprocess.run([ip, "netns", "add", name], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise kernel_error("ip netns add", e.errno, obj=name,
+                               detail=r.stderr.strip() or None) from e
+    return path
+
+
+def delete(name: str) -> None:
+    """Unmount and remove a named netns (it dies once no process or fd holds it)."""
+    path = _path_of(name)
+    if libc.umount2(path.encode(), MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOENT):
+            raise kernel_error("umount", err, obj=path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+class NetNS:
+    """A named network namespace we own: ``with NetNS.create() as ns: with ns.enter(): ...``."""
+
+    def __init__(self, name: str, *, owned: bool = False) -> None:
+        self.name = name
+        self.path = _path_of(name)
+        self.owned = owned
+
+    @classmethod
+    def create(cls, name: str | None = None) -> NetNS:
+        """Create a fresh namespace (a unique ``bpfkit-PID-N`` name when none is given)."""
+        if name is None:
+            name = f"bpfkit-{os.getpid()}-{next(_counter)}"
+        create(name)
+        return cls(name, owned=True)
+
+    def enter(self) -> contextlib.AbstractContextManager[None]:
+        return enter(self)
+
+    def open(self) -> int:
+        """A new fd on the namespace (the caller closes it)."""
+        return open_netns(self)
+
+    @property
+    def inode(self) -> int:
+        return netns_inode(self)
+
+    @property
+    def closed(self) -> bool:
+        return not os.path.exists(self.path)
+
+    def close(self) -> None:
+        """Delete the namespace if we created it."""
+        if self.owned:
+            self.owned = False
+            delete(self.name)
+
+    def __enter__(self) -> NetNS:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __fspath__(self) -> str:
+        return self.path
+
+    def __repr__(self) -> str:
+        return f"<NetNS {self.name!r}>"
+
+
+def _pick_subnet(used: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> ipaddress.IPv4Network:
+    """A random /30 in 10.200.0.0/13 that overlaps no address already configured."""
+    base = ipaddress.IPv4Network("10.200.0.0/13")
+    for _ in range(200):
+        n = base.network_address + random.randrange(0, base.num_addresses // 4) * 4
+        net = ipaddress.IPv4Network(f"{n}/30")
+        if not any(net.overlaps(u) for u in used if u.version == 4):
+            return net
+    raise BpfkitError("no free /30 subnet found in 10.200.0.0/13 for a veth pair")
+
+
+class VethPair:
+    """A veth pair: ``host`` end in the current netns, ``peer`` end in a fresh netns.
+
+    Both ends get an IPv4 address and are up (as is ``lo`` in the new namespace).  On exit
+    the host end is deleted (which deletes its peer) and the namespace is removed, so
+    nothing is left behind.  Attributes: ``host``, ``peer`` (names), ``host_index``,
+    ``peer_index``, ``host_ip``, ``peer_ip`` (strings), ``ns`` (:class:`NetNS`).
+    """
+
+    def __init__(self, host: str | None = None, peer: str | None = None, *,
+                 host_addr: str | None = None, peer_addr: str | None = None,
+                 ns: NetNS | None = None) -> None:
+        n = next(_counter)
+        tag = f"bk{os.getpid() % 1000000}x{n % 1000}"
+        self.host = host or f"{tag}h"
+        self.peer = peer or f"{tag}p"
+        self._host_addr = host_addr
+        self._peer_addr = peer_addr
+        self._given_ns = ns
+        self.ns: NetNS | None = None
+        self._home_fd = -1
+        self.host_index = 0
+        self.peer_index = 0
+        self.host_ip = ""
+        self.peer_ip = ""
+        self._made = False
+
+    def open(self) -> VethPair:
+        from . import netlink
+        self._home_fd = open_netns(None)
+        self.ns = self._given_ns or NetNS.create()
+        try:
+            with netlink.Netlink() as nl:
+                if self._host_addr is None or self._peer_addr is None:
+                    used = [ipaddress.ip_interface(f"{a.address}/{a.prefixlen}").network
+                            for a in nl.addrs()]
+                    net = _pick_subnet(used)
+                    hosts = list(net.hosts())
+                    self._host_addr = self._host_addr or f"{hosts[0]}/30"
+                    self._peer_addr = self._peer_addr or f"{hosts[1]}/30"
+                nsfd = self.ns.open()
+                try:
+                    nl.veth_add(self.host, self.peer, peer_netns_fd=nsfd)
+                finally:
+                    os.close(nsfd)
+                self._made = True
+                self.host_index = nl.ifindex(self.host)
+                nl.addr_add(self.host_index, self._host_addr)
+                nl.link_set(self.host_index, up=True)
+            with netlink.Netlink(self.ns) as nl:
+                self.peer_index = nl.ifindex(self.peer)
+                nl.addr_add(self.peer_index, self._peer_addr)
+                nl.link_set(self.peer_index, up=True)
+                nl.link_set(nl.ifindex("lo"), up=True)
+        except BaseException:
+            self.close()
+            raise
+        self.host_ip = str(ipaddress.ip_interface(self._host_addr).ip)
+        self.peer_ip = str(ipaddress.ip_interface(self._peer_addr).ip)
+        return self
+
+    def close(self) -> None:
+        """Delete the pair and the namespace we created; safe to call twice."""
+        from . import netlink
+        try:
+            if self._made:
+                self._made = False
+                with netlink.Netlink(self._home_fd if self._home_fd >= 0 else None) as nl:
+                    try:
+                        nl.link_del(nl.ifindex(self.host))
+                    except NotFound:
+                        pass
+        finally:
+            if self._home_fd >= 0:
+                os.close(self._home_fd)
+                self._home_fd = -1
+            if self.ns is not None and self._given_ns is None:
+                self.ns.close()
+
+    def __enter__(self) -> VethPair:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"<VethPair {self.host}({self.host_ip}) <-> {self.peer}({self.peer_ip}) "
+                f"in {self.ns!r}>")
