@@ -143,7 +143,8 @@ class Collection:
             attach = getattr(p, "attach", None)
             if attach is None:
                 raise LoadError("program attachment is not available (bpfkit.attach missing)")
-            if p.spec is not None and p.spec.info.auto_attach is None:
+            from .attach.auto import auto_attachable
+            if not auto_attachable(p):
                 continue
             links.append(attach())
         return links
@@ -258,6 +259,9 @@ class _Loader:
         if not int_id:
             int_id = b.add(bt.Int(4, bt.BTF_INT_SIGNED, name="int"))
         for t in list(b):
+            if isinstance(t, bt.Func) and t.linkage == bt.BTF_FUNC_GLOBAL \
+                    and t.name in self.spec._static_funcs:
+                t.linkage = bt.BTF_FUNC_STATIC
             if isinstance(t, bt.Func) and t.linkage == bt.BTF_FUNC_EXTERN:
                 proto = b.type(t.type)
                 if isinstance(proto, bt.FuncProto):
@@ -377,7 +381,9 @@ class _Loader:
                     if dep not in self.spec.maps:
                         raise LoadError(f"map {name!r} refers to unknown map {dep!r}")
                     create(dep)
-            self.coll.maps[name] = self.create_map(m)
+            mp = self.create_map(m)
+            self.type_map(mp, m)
+            self.coll.maps[name] = mp
             done.add(name)
 
         for name in self.spec.maps:
@@ -428,6 +434,28 @@ class _Loader:
                                 f"at {self.pin_root}? mount -t bpf bpf /sys/fs/bpf)") from e
         return mp
 
+    def type_map(self, mp: Map, m: MapSpec) -> None:
+        """Give a map BTF-driven key/value codecs so it returns Python values, not bytes."""
+        btf = self.spec.btf
+        mp.btf = btf  # type: ignore[attr-defined]
+        mp.spec = m  # type: ignore[attr-defined]
+        if btf is None or m.is_data:
+            return
+        try:
+            from .btf.codec import BTFCodec
+        except ImportError:
+            return
+        for attr, tid, size in (("key_codec", m.key_type_id, m.key_size),
+                                ("value_codec", m.value_type_id, m.value_size)):
+            if not tid:
+                continue
+            try:
+                codec = BTFCodec(btf, tid)
+            except BpfkitError:
+                continue
+            if codec.size == size:
+                setattr(mp, attr, codec)
+
     def raw_create(self, m: MapSpec, kname: str, inner: Map | None = None,
                    use_btf: bool = True) -> Map:
         kname = "".join(c if c.isalnum() or c in "._" else "_" for c in kname)[:15]
@@ -469,7 +497,9 @@ class _Loader:
         for name, p in self.spec.programs.items():
             if not p.autoload:
                 continue
-            self.coll.programs[name] = self.load_program(p)
+            prog = self.load_program(p)
+            prog.collection = self.coll  # usdt maps, struct_ops
+            self.coll.programs[name] = prog
 
     def load_program(self, p: ProgramSpec) -> Program:
         insns = [asm.Instruction(i.opcode, i.dst, i.src, i.off, i.imm, ref=i.ref,

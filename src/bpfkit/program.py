@@ -195,6 +195,7 @@ class Program(FDObject):
         self.log = log
         self.spec = spec
         self.links: list[Any] = []
+        self.collection: Any = None
 
     @classmethod
     def load(cls, prog_type: int, insns: Sequence[Any] | bytes, *, license: str = "GPL",

@@ -38,6 +38,7 @@ from .elf import (
     SHT_NOBITS,
     SHT_PROGBITS,
     STB_LOCAL,
+    STV_HIDDEN,
     STB_WEAK,
     STT_FUNC,
     STT_SECTION,
@@ -347,6 +348,11 @@ class _Parser:
             spec._sym_offsets[dname] = {s.name: (s.value, s.size) for s in self.symbols
                                         if s.shndx == dsec.index and s.name
                                         and s.type != STT_SECTION}
+        # __hidden (and local) subprograms are static to the verifier, as libbpf marks them:
+        # global functions are verified alone, which __weak __hidden helpers do not expect.
+        spec._static_funcs = {sym.name for sym in self.symbols
+                              if sym.type == STT_FUNC and sym.name
+                              and (sym.visibility == STV_HIDDEN or sym.bind == STB_LOCAL)}
         self.parse_externs()
         self.parse_btf_maps()
         self.parse_legacy_maps()
@@ -870,6 +876,7 @@ class CollectionSpec:
     _sec_sizes: dict[str, int] = field(default_factory=dict, repr=False)
     _sym_offsets: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict,
                                                                 repr=False)
+    _static_funcs: set[str] = field(default_factory=set, repr=False)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> CollectionSpec:

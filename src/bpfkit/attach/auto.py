@@ -75,6 +75,7 @@ def attach_program(prog: Any, **kw: Any) -> Link | list[Link]:
     name = f"program {prog.name!r} (section {_section(prog)!r})"
 
     if kind == "tracepoint":
+        target = kw.pop("tracepoint", None) or target
         if "/" not in target:
             raise AttachError(f"{name}: tracepoint section needs 'tp/<category>/<name>'")
         from .tracing import attach_tracepoint
