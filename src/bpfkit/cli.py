@@ -12,6 +12,7 @@ import enum
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -237,6 +238,44 @@ def cmd_top(a: argparse.Namespace) -> int:
     return top.run(interval=a.interval, once=a.once, sort=a.sort, as_json=a.json, count=a.count)
 
 
+def cmd_run(a: argparse.Namespace) -> int:
+    from .run import main_args
+    return main_args(a)
+
+
+def cmd_trace_pipe(a: argparse.Namespace) -> int:
+    from .tracepipe import TracePipe
+    end = time.monotonic() + a.duration if a.duration else None
+    with TracePipe(pid=a.pid) as tp:
+        while end is None or time.monotonic() < end:
+            for line in tp.read(timeout=0.2):
+                if a.json:
+                    emit_json({"task": line.task, "pid": line.pid, "cpu": line.cpu,
+                               "timestamp": line.timestamp, "message": line.message})
+                else:
+                    print(f"{line.task}-{line.pid} [{line.cpu:03d}] {line.timestamp:.6f}: "
+                          f"{line.message}", flush=True)
+    return 0
+
+
+def cmd_cleanup(a: argparse.Namespace) -> int:
+    from . import cleanup
+    import importlib
+    for mod in ("bpfkit.attach.net", "bpfkit.attach.perf"):
+        try:
+            importlib.import_module(mod)  # registers the cleaners of its record kinds
+        except ImportError:
+            pass
+    stale = cleanup.stale()
+    removed = cleanup.cleanup_stale()
+    if a.json:
+        emit_json({"stale": len(stale), "removed": [r.kind for r in removed]})
+    else:
+        print(f"removed {len(removed)} attachment(s) left by bpfkit processes that are gone "
+              f"({len(stale)} stale record(s) found)")
+    return 0
+
+
 def cmd_build(a: argparse.Namespace) -> int:
     from .build import compile_bpf
     out = compile_bpf(a.source, a.output, include_dirs=a.include or (),
@@ -303,12 +342,35 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--sort", default="cpu", choices=["cpu", "events", "avg", "id", "name",
                                                       "runs"])
 
+    rn = add(sub, "run", cmd_run, "build (if C), load and attach a BPF object, stream its ring/perf "
+             "buffers and bpf_printk output, print its maps at exit")
+    rn.add_argument("source", help="prog.bpf.c or prog.bpf.o")
+    rn.add_argument("--const", action="append", metavar="NAME=VALUE",
+                    help="set a const volatile global before load")
+    rn.add_argument("--duration", type=float, default=0.0, help="seconds to run (default: "
+                    "until Ctrl-C or the command exits)")
+    rn.add_argument("-p", "--pid", type=int, help="sets the object's targ_pid constant")
+    rn.add_argument("--record", help="BTF type of ring/perf buffer records (default: inferred)")
+    rn.add_argument("-i", "--ifname", help="interface for xdp/tc programs")
+    rn.epilog = "Give a command after -- to run it while attached; bpfkit stops when it exits."
+    rn.set_defaults(command=[])
+
+    tpp = add(sub, "trace-pipe", cmd_trace_pipe, "print bpf_printk output from trace_pipe")
+    tpp.add_argument("-p", "--pid", type=int)
+    tpp.add_argument("--duration", type=float, default=0.0)
+
+    add(sub, "cleanup", cmd_cleanup, "remove attachments (tc filters, XDP, tracefs probe events) "
+        "left by bpfkit processes that were killed")
+
     bd = add(sub, "build", cmd_build, "compile a BPF C file with clang (-target bpf -g -O2, "
              "arch define, include paths, a vmlinux.h generated from this kernel and cached)")
     bd.add_argument("source")
     bd.add_argument("-o", "--output", default=None)
     bd.add_argument("-I", "--include", action="append", help="include directory")
     bd.add_argument("-D", "--define", action="append", help="preprocessor define")
+    from .tools import TOOL_MODULES
+    for tname, (_mod, thelp) in TOOL_MODULES.items():
+        sub.add_parser(tname, help=f"[tool] {thelp}", add_help=False)
     for extra in _EXTENSIONS:
         extra(sub, add)
     return p
@@ -332,10 +394,34 @@ def _load_extensions() -> None:
             pass
 
 
+def _tool_parser(name: str) -> tuple[argparse.ArgumentParser, Any]:
+    from .tools import TOOL_MODULES, load_tool
+    tool = load_tool(name)
+    p = argparse.ArgumentParser(prog=f"bpfkit {name}", description=TOOL_MODULES[name][1])
+    tool.build_parser(p)
+    p.set_defaults(func=tool.run)
+    return p, tool
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    _load_extensions()
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rest: list[str] = []
+    if "--" in argv:  # `bpfkit run prog.bpf.c [options] -- COMMAND ARGS...`
+        i = argv.index("--")
+        argv, rest = argv[:i], argv[i + 1:]
+    from .tools import TOOL_MODULES
+    if argv and argv[0] in TOOL_MODULES:
+        # A tool: build only its parser, so start-up imports only what it needs.
+        parser, _ = _tool_parser(argv[0])
+        argv = argv[1:]
+    else:
+        _load_extensions()
+        parser = build_parser()
     args = parser.parse_args(argv)
+    if rest:
+        if not hasattr(args, "command") or getattr(args, "command", None) is None:
+            parser.error("only 'bpfkit run' takes a command after --")
+        args.command = rest
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE

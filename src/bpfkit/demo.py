@@ -8,6 +8,7 @@ BPF programs loaded in the kernel (what ``bpfkit prog list`` shows).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from . import asm, introspect
 from ._consts import HelperId, MapType, ProgramType
@@ -32,7 +33,22 @@ def counting_program(counter: Map) -> list[asm.Instruction]:
     ])
 
 
+EXAMPLE = Path(__file__).resolve().parent / "examples" / "demo.bpf.c"
+WORKLOAD = "ls / >/dev/null; cat /etc/hostname /etc/os-release >/dev/null; head -c 20000 " \
+           "/etc/services >/dev/null; uname -a >/dev/null"
+
+
 def main() -> int:
+    print("== 1. bpfkit run: build a C program, load it, attach it, read what it saw ==")
+    print(f"$ bpfkit run {EXAMPLE.relative_to(Path.cwd()) if EXAMPLE.is_relative_to(Path.cwd()) else EXAMPLE}"
+          f" -- sh -c '{WORKLOAD}'\n", flush=True)
+    from .run import run
+    try:
+        run(str(EXAMPLE), command=["sh", "-c", WORKLOAD])
+    except BpfkitError as e:
+        print(f"bpfkit demo: {e}", file=sys.stderr)
+        return 1
+    print("\n== 2. the same kernel interface from Python: an assembled program, test-run ==")
     try:
         with Map.create(MapType.ARRAY, 4, 8, 1, name="demo_count") as counter:
             insns = counting_program(counter)

@@ -118,7 +118,8 @@ class Manager:
                  maps: dict[str, MapOptions] | None = None,
                  tail_calls: dict[str, dict[int, str]] | None = None,
                  pin_root: str | None = None, btf: Any = None,
-                 handle_signals: bool = True) -> None:
+                 handle_signals: bool = True, load_all: bool = False,
+                 drop_unloadable: bool = False) -> None:
         self.obj = obj
         self.groups = [p if not isinstance(p, Probe) else AllOf([p]) if not p.optional
                        else BestEffort([p]) for p in probes]
@@ -128,6 +129,8 @@ class Manager:
         self.pin_root = pin_root
         self.btf = btf
         self.handle_signals = handle_signals
+        self.load_all = load_all              # load every program, not only the probes'
+        self.drop_unloadable = drop_unloadable  # skip programs this kernel refuses to load
         self.collection: Any = None
         self.status: dict[tuple[str, str], ProbeStatus] = {}
         self._links: dict[tuple[str, str], Any] = {}
@@ -172,7 +175,7 @@ class Manager:
             if name not in spec.programs:
                 raise LoadError(f"probe names program {name!r}, which the object does not have "
                                 f"(programs: {', '.join(sorted(spec.programs))})")
-        if wanted:
+        if wanted and not self.load_all:
             for name, ps in spec.programs.items():
                 ps.autoload = name in wanted
         # Retry the load without programs the kernel refuses (e.g. fentry where the kernel
@@ -205,6 +208,8 @@ class Manager:
         return kernel_name if kernel_name in spec.programs else None
 
     def _has_alternative(self, prog: str) -> bool:
+        if self.drop_unloadable:
+            return True
         for p in self._all_probes():
             c = p.candidates()
             if prog in c and any(x != prog and x not in self._failed_load for x in c):

@@ -1,0 +1,40 @@
+"""Ready tools: the classic eBPF examples as ``bpfkit <tool>`` commands.
+
+Each tool is a BPF C source in ``bpf/`` (built into the committed ``.bpf.o`` by
+``tools/build_objects.py``, so an installed bpfkit needs no compiler) plus a module
+here defining a :class:`bpfkit.tools.base.Tool` subclass registered in ``TOOLS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# tool name -> (module in this package defining ``TOOL``, one-line help).  Kept static so
+# ``bpfkit --help`` lists the tools without importing them.
+TOOL_MODULES: dict[str, tuple[str, str]] = {
+    "execsnoop": ("execsnoop", "trace exec() calls: pid, ppid, uid, return code, argv"),
+    "opensnoop": ("opensnoop", "trace open() calls: process, flags, file, errors"),
+    "writesize": ("writesize", "log2 histogram of write() sizes per pid, uid and comm"),
+    "netrx": ("netrx", "packets received per device: name, count, bytes"),
+    "syscount": ("syscount", "count syscalls per process, filterable by command at run time"),
+    "mkdirsnoop": ("mkdirsnoop", "trace directory creation with the return value"),
+    "tcpconnect": ("tcpconnect", "trace new TCP connections: src:port -> dst:port"),
+    "bashreadline": ("bashreadline", "print commands typed in bash (uretprobe on readline)"),
+    "sockfilter": ("sockfilter", "count packets per protocol seen by a socket filter"),
+    "tcpstates": ("tcpstates", "TCP socket operations per connection in a cgroup (sockops)"),
+    "pktcount": ("pktcount", "packets and bytes per direction and protocol on an interface"),
+    "profile": ("profile", "on-CPU sampling profiler with stacks, folded output, flame graph"),
+    "progtrace": ("progtrace", "how often and how long other BPF programs run"),
+    "hookcost": ("hookcost", "what each kind of hook costs per event on this kernel"),
+}
+
+
+def load_tool(name: str) -> Any:
+    """The Tool instance for ``name`` (imported lazily: start-up stays fast)."""
+    mod = importlib.import_module(f"{__name__}.{TOOL_MODULES[name][0]}")
+    return mod.TOOL
+
+
+def all_tools() -> list[Any]:
+    return [load_tool(n) for n in TOOL_MODULES]
