@@ -118,3 +118,26 @@ def test_build_compiles_and_reports_compiler_errors(tmp_path: Path) -> None:
     bad.write_text("int f( {\n")
     p = run("build", str(bad), check=False)
     assert p.returncode == 1 and "bad.bpf.c:1" in p.stderr and "error" in p.stderr
+
+
+def test_feature_reports_per_attach_type_and_helpers() -> None:
+    data = json.loads(run("feature", "--json", "--helpers", "kprobe").stdout)
+    progs = {p["name"]: p for p in data["program_types"]}
+    assert progs["tracepoint"]["supported"] and "tp+" in progs["tracepoint"]["sections"]
+    attach = {a["name"]: a for a in data["attach_types"]}
+    # probed per attach type: tp_btf works here even where fentry (same prog type) may not
+    assert attach["trace_raw_tp"]["supported"]
+    if not attach["trace_fentry"]["supported"]:
+        assert attach["trace_fentry"]["reason"]
+    assert "bpf_map_lookup_elem" in data["helpers"]["kprobe"]
+    assert "bpf_probe_read_kernel" in data["helpers"]["kprobe"]
+    assert data["isa"] in ("v1", "v2", "v3", "v4")
+    text = run("feature").stdout
+    assert "program types:" in text and "map types:" in text
+
+
+def test_trace_pipe_and_cleanup_commands() -> None:
+    out = run("cleanup", "--json").stdout
+    assert "removed" in json.loads(out)
+    p = run("trace-pipe", "--duration", "0.3")
+    assert p.returncode == 0
