@@ -276,6 +276,11 @@ def cmd_cleanup(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feature(a: argparse.Namespace) -> int:
+    from .featurecmd import cmd_feature as run_feature
+    return run_feature(a)
+
+
 def cmd_build(a: argparse.Namespace) -> int:
     from .build import compile_bpf
     out = compile_bpf(a.source, a.output, include_dirs=a.include or (),
@@ -362,6 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
     add(sub, "cleanup", cmd_cleanup, "remove attachments (tc filters, XDP, tracefs probe events) "
         "left by bpfkit processes that were killed")
 
+    ft = add(sub, "feature", cmd_feature, "what this kernel supports: program, map, attach and "
+             "link types, hooks, ISA version, and the section names that use each")
+    ft.add_argument("--helpers", action="append", metavar="PROGTYPE",
+                    help="also list the helpers a program type can call (e.g. kprobe, xdp)")
+
     bd = add(sub, "build", cmd_build, "compile a BPF C file with clang (-target bpf -g -O2, "
              "arch define, include paths, a vmlinux.h generated from this kernel and cached)")
     bd.add_argument("source")
@@ -387,7 +397,8 @@ def _version() -> str:
 
 def _load_extensions() -> None:
     import importlib
-    for mod in ("bpfkit.cli_ext",):
+    for mod in ("bpfkit.cli_ext",
+                "bpfkit.export.cli",):
         try:
             importlib.import_module(mod)
         except ImportError:
