@@ -47,3 +47,25 @@ def test_run_json_and_consts(tmp_path: Path) -> None:
     bad = subprocess.run([BPFKIT, "run", str(EXAMPLE), "--const", "nosuch=1", "--duration",
                           "0.1"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "nosuch" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _setpriv(caps: str) -> list[str]:
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    return [setpriv, "--bounding-set", f"-all,{caps}", "--"]
+
+
+def test_run_with_only_the_capabilities_tracing_needs() -> None:
+    # uid 0 keeps file access through DAC caps; BPF needs only CAP_BPF + CAP_PERFMON
+    base = "+dac_override,+dac_read_search"
+    p = subprocess.run(_setpriv(f"+bpf,+perfmon,{base}") + [BPFKIT, "run", str(EXAMPLE),
+                                                             "--duration", "0.3"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "attached on_exec" in p.stderr
+    q = subprocess.run(_setpriv(f"+perfmon,{base}") + [BPFKIT, "run", str(EXAMPLE),
+                                                        "--duration", "0.3"],
+                       capture_output=True, text=True, timeout=60)
+    assert q.returncode == 3  # missing privilege
+    assert "lacks CAP_BPF" in q.stderr and "Traceback" not in q.stderr

@@ -147,7 +147,45 @@ _HINTS = {
 }
 
 
+CAPS = {"CAP_NET_ADMIN": 12, "CAP_SYS_ADMIN": 21, "CAP_PERFMON": 38, "CAP_BPF": 39}
+
+
+def effective_caps() -> set[str] | None:
+    """Names of the capabilities above that this process has (None if unknown)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    bits = int(line.split()[1], 16)
+                    return {n for n, b in CAPS.items() if bits >> b & 1}
+    except OSError:
+        pass
+    return None
+
+
+def _perm_hint(command: str) -> str | None:
+    """Name the capability that is missing, when that explains an EPERM."""
+    caps = effective_caps()
+    if caps is None or "CAP_SYS_ADMIN" in caps:
+        return None
+    need = ["CAP_BPF"] if command.startswith("BPF_") else []
+    if command.startswith("perf_event_open") or "PERF" in command:
+        need.append("CAP_PERFMON")
+    if command.startswith(("RTM_", "netlink")):
+        need.append("CAP_NET_ADMIN")
+    missing = [c for c in need if c not in caps]
+    if missing:
+        return (f"this process lacks {' and '.join(missing)}: run as root or grant "
+                f"{', '.join(missing)} (tracing also needs CAP_PERFMON, tc/xdp/cgroup "
+                "CAP_NET_ADMIN)")
+    return None
+
+
 def default_hint(command: str, err: int) -> str:
+    if err in (_errno.EPERM, _errno.EACCES):
+        h = _perm_hint(command)
+        if h:
+            return h
     return _HINTS.get(err, "")
 
 
