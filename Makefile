@@ -1,7 +1,7 @@
 # The two set-up commands: `make demo` and `make test` (see README.md).
 PY := .venv/bin/python
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-kernels lint bench clean
 
 setup:
 	@./scripts/setup.sh
@@ -12,6 +12,12 @@ demo: setup
 test: setup
 	@$(PY) -m pytest -q -p no:cacheprovider tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+# Kernel-dependent tests (tests/kernels) on the host kernel and inside Debian kernels booted
+# under QEMU (each booted once); prints a hook x kernel table. Reports in build/test-kernels.
+test-kernels: setup
+	@./scripts/setup-kernels.sh
+	@$(PY) tests/kernels/run.py
 
 lint: setup
 	@$(PY) -m ruff check src tests bench tools

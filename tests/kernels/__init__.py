@@ -1,0 +1,1 @@
+"""Kernel-dependent tests (see conftest.py and run.py)."""
