@@ -1,8 +1,8 @@
-"""Shared fixtures: root check, fd-leak check, BPF C build helper."""
+"""Shared helpers: the BPF C build helper.  Markers and the leak check come from the
+bpfkit pytest plugin (bpfkit.testing.plugin)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,39 +14,14 @@ BPF_DIR = Path(__file__).resolve().parent / "bpf"
 BUILD_DIR = Path(__file__).resolve().parent / ".build"
 
 
-def _fds() -> set[int]:
-    return {int(x) for x in os.listdir("/proc/self/fd")}
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.geteuid() == 0:
-        return
-    skip = pytest.mark.skip(reason="needs root: BPF programs and maps need CAP_BPF/CAP_SYS_ADMIN")
-    for item in items:
-        if "requires_root" in item.keywords:
-            item.add_marker(skip)
-
-
-@pytest.fixture(autouse=True)
-def no_fd_leak(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    """Fail a test that leaves file descriptors open (maps, programs, links, perf events)."""
-    if "allow_fd_leak" in request.keywords:
-        yield
-        return
-    import gc
-    before = _fds()
-    yield
-    gc.collect()
-    after = _fds()
-    leaked = after - before
-    leaked_desc = []
-    for fd in sorted(leaked):
-        try:
-            leaked_desc.append(f"{fd} -> {os.readlink(f'/proc/self/fd/{fd}')}")
-        except OSError:
-            pass
-    if leaked_desc:
-        pytest.fail("file descriptors leaked by the test: " + ", ".join(leaked_desc))
+def pytest_configure(config: pytest.Config) -> None:
+    # The requires_root / requires_kernel / requires_feature markers and the leak check
+    # (ini bpf_leak_check = true: fds, links and pins) come from bpfkit's own pytest
+    # plugin, registered through the pytest11 entry point of the installed package.
+    if not config.pluginmanager.has_plugin("bpfkit"):
+        raise pytest.UsageError("the bpfkit pytest plugin is not registered: reinstall "
+                                "bpfkit (make setup, or pip install -e .) so its pytest11 "
+                                "entry point exists")
 
 
 def clang() -> str:
