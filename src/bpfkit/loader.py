@@ -11,14 +11,16 @@ and on any failure what was created so far is closed again.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from . import asm
 from . import syscall as sc
-from ._consts import MapType
+from ._consts import AttachType, MapType, ProgramType
 from .btf import Spec
 from .btf import types as bt
 from .errors import (
@@ -26,6 +28,7 @@ from .errors import (
     KernelError,
     LoadError,
     NotFound,
+    PermissionDenied,
     VerifierError,
 )
 from .externs import (
@@ -36,6 +39,7 @@ from .externs import (
     kernel_config,
     kernel_version,
 )
+from .link import CallbackLink, Link
 from .maps import Map
 from .program import Program
 from .spec import (
@@ -45,13 +49,15 @@ from .spec import (
     ExternSpec,
     MapSpec,
     ProgramSpec,
+    StructOpsSpec,
     _fix_calls,
     _strip,
     decode_value,
     encode_value,
 )
 
-__all__ = ["load", "load_spec", "Collection", "Variable", "DEFAULT_PIN_ROOT"]
+__all__ = ["load", "load_spec", "Collection", "Variable", "DEFAULT_PIN_ROOT", "BTFFeatures",
+           "probe_btf_features", "sanitize_btf", "prog_target_attrs", "struct_ops_value"]
 
 DEFAULT_PIN_ROOT = "/sys/fs/bpf"
 CORE_POISON = 0xBAD2310
@@ -115,6 +121,9 @@ class Collection:
         self.maps: dict[str, Map] = {}
         self.variables: dict[str, Variable] = {}
         self.btf_fd = -1
+        #: kernel-layout values of the struct_ops maps (what key 0 is set to)
+        self.struct_ops_values: dict[str, bytes] = {}
+        self._struct_ops_links: list[Link] = []
 
     def __enter__(self) -> Collection:
         return self
@@ -128,6 +137,9 @@ class Collection:
         return self.maps[name]
 
     def close(self) -> None:
+        links, self._struct_ops_links = self._struct_ops_links, []
+        for lk in links:
+            lk.close()
         for p in self.programs.values():
             p.close()
         for m in self.maps.values():
@@ -136,9 +148,37 @@ class Collection:
             sc.close_fd(self.btf_fd)
             self.btf_fd = -1
 
+    def attach_struct_ops(self, name: str) -> Link:
+        """Register struct_ops map ``name`` with the kernel; closing the link unregisters.
+
+        ``.struct_ops.link`` maps get a bpf_link (BPF_LINK_CREATE on the map); plain
+        ``.struct_ops`` maps are registered by setting key 0 and unregistered by deleting it.
+        """
+        m = self.spec.maps.get(name)
+        so = m.struct_ops if m is not None else None
+        if so is None or name not in self.maps:
+            have = ", ".join(n for n, x in self.spec.maps.items() if x.struct_ops) or "none"
+            raise LoadError(f"no struct_ops map {name!r} in {self.spec.name} (have: {have})")
+        mp = self.maps[name]
+        hook = f"struct_ops {so.type_name} {name}"
+        lk: Link
+        if so.link:
+            fd = sc.link_create(mp.fd, 0, AttachType.STRUCT_OPS, obj=f"struct_ops map {name!r}")
+            lk = Link(fd, hook, hook=hook)
+        else:
+            mp.update(0, self.struct_ops_values[name])
+
+            def unregister() -> None:
+                if not mp.closed:
+                    mp.delete(0)
+            lk = CallbackLink(unregister, hook, hook=hook)
+        self._struct_ops_links.append(lk)
+        return lk
+
     def attach_all(self) -> list[Any]:
-        """Attach every program whose section names its hook (needs ``Program.attach``)."""
-        links = []
+        """Attach every program whose section names its hook (needs ``Program.attach``),
+        then register every struct_ops map."""
+        links: list[Any] = []
         for p in self.programs.values():
             attach = getattr(p, "attach", None)
             if attach is None:
@@ -147,6 +187,9 @@ class Collection:
             if not auto_attachable(p):
                 continue
             links.append(attach())
+        for name, m in self.spec.maps.items():
+            if m.struct_ops is not None and name in self.maps:
+                links.append(self.attach_struct_ops(name))
         return links
 
     def __repr__(self) -> str:
@@ -159,13 +202,15 @@ class Collection:
 def load(path_or_spec: str | os.PathLike[str] | bytes | CollectionSpec, *,
          constants: Mapping[str, Any] | None = None, pin_root: str | None = None,
          btf: Spec | str | os.PathLike[str] | None = None,
-         autoload: Mapping[str, bool] | Iterable[str] | None = None) -> Collection:
+         autoload: Mapping[str, bool] | Iterable[str] | None = None,
+         attach_targets: Mapping[str, Any] | None = None) -> Collection:
     """Parse (if needed) and load a BPF object; returns a :class:`Collection`.
 
     ``constants`` sets ``const volatile`` globals, ``pin_root`` is where
     ``LIBBPF_PIN_BY_NAME`` maps live (default /sys/fs/bpf), ``btf`` a target BTF for CO-RE
     (btfhub style; default the running kernel's), ``autoload`` either a {name: bool} map or
-    the names of the only programs to load.
+    the names of the only programs to load, ``attach_targets`` {program name: loaded
+    ``Program`` (or fd)} for fentry/fexit/freplace programs on a BPF program's function.
     """
     if isinstance(path_or_spec, CollectionSpec):
         spec = path_or_spec
@@ -173,16 +218,20 @@ def load(path_or_spec: str | os.PathLike[str] | bytes | CollectionSpec, *,
         spec = CollectionSpec.from_bytes(path_or_spec)
     else:
         spec = CollectionSpec.from_file(path_or_spec)
-    return load_spec(spec, constants=constants, pin_root=pin_root, btf=btf, autoload=autoload)
+    return load_spec(spec, constants=constants, pin_root=pin_root, btf=btf, autoload=autoload,
+                     attach_targets=attach_targets)
 
 
 def load_spec(spec: CollectionSpec, *, constants: Mapping[str, Any] | None = None,
               pin_root: str | None = None, btf: Spec | str | os.PathLike[str] | None = None,
-              autoload: Mapping[str, bool] | Iterable[str] | None = None) -> Collection:
+              autoload: Mapping[str, bool] | Iterable[str] | None = None,
+              attach_targets: Mapping[str, Any] | None = None) -> Collection:
     """Load ``spec`` (which is left untouched and can be loaded again)."""
     spec = spec.copy()
     if constants:
         spec.set_constants(dict(constants))
+    for n, tgt in (attach_targets or {}).items():
+        _prog(spec, n).attach_prog = tgt
     if autoload is not None:
         if isinstance(autoload, Mapping):
             for n, v in autoload.items():
@@ -227,6 +276,11 @@ class _Loader:
         self.btf_fd = 0
         self.reused: set[str] = set()
         self.cand_cache: dict[int, list[int]] = {}
+        #: struct_ops program -> (kernel type id, member index): its attach_btf_id and
+        #: expected_attach_type
+        self.st_ops_progs: dict[str, tuple[int, int]] = {}
+        #: struct_ops map -> (kernel type id, wrapper type id)
+        self.st_ops_types: dict[str, tuple[int, int]] = {}
 
     # -- BTF
     def kernel_btf(self) -> Spec:
@@ -243,9 +297,11 @@ class _Loader:
     def run(self) -> None:
         self.load_btf()
         self.fill_kconfig()
+        self.prepare_struct_ops()
         self.create_maps()
         self.load_programs()
         self.fill_prog_arrays()
+        self.init_struct_ops()
         self.make_variables()
 
     def sanitized_btf(self) -> bytes:
@@ -263,6 +319,8 @@ class _Loader:
                     and t.name in self.spec._static_funcs:
                 t.linkage = bt.BTF_FUNC_STATIC
             if isinstance(t, bt.Func) and t.linkage == bt.BTF_FUNC_EXTERN:
+                # the kernel's BTF loader takes static/global FUNCs only (as libbpf)
+                t.linkage = bt.BTF_FUNC_GLOBAL
                 proto = b.type(t.type)
                 if isinstance(proto, bt.FuncProto):
                     for i, prm in enumerate(proto.params):
@@ -297,7 +355,7 @@ class _Loader:
                     if var.name in offs:
                         vs.offset = offs[var.name][0]
                 t.vars.sort(key=lambda v: v.offset)
-        return b.to_bytes()
+        return sanitize_btf(b, probe_btf_features()).to_bytes()
 
     def load_btf(self) -> None:
         if self.spec.btf is None:
@@ -403,6 +461,8 @@ class _Loader:
     def create_map(self, m: MapSpec) -> Map:
         if m.type == 0:
             raise LoadError(f"map {m.name!r} has no type")
+        if m.struct_ops is not None:
+            return self.create_struct_ops_map(m)
         if m.pinning == PIN_BY_NAME:
             path = os.path.join(self.pin_root, m.name)
             if os.path.exists(path):
@@ -439,7 +499,7 @@ class _Loader:
         btf = self.spec.btf
         mp.btf = btf  # type: ignore[attr-defined]
         mp.spec = m  # type: ignore[attr-defined]
-        if btf is None or m.is_data:
+        if btf is None or m.is_data or m.struct_ops is not None:
             return
         try:
             from .btf.codec import BTFCodec
@@ -492,6 +552,84 @@ class _Loader:
                 diffs.append(f"{what} {have} pinned vs {want} wanted")
         return ", ".join(diffs)
 
+    # -- struct_ops
+    def prepare_struct_ops(self) -> None:
+        """Find each struct_ops map's kernel type and wrapper, and what its programs attach to.
+
+        Must run before programs load: a struct_ops program is loaded *for* one member
+        of one kernel type (attach_btf_id = type, expected_attach_type = member index).
+        """
+        for name, m in self.spec.maps.items():
+            so = m.struct_ops
+            if so is None:
+                continue
+            kb = self.kernel_btf()
+            kid = self.kernel_id(so.type_name, bt.Struct)
+            wid = self.kernel_id("bpf_struct_ops_" + so.type_name, bt.Struct)
+            if kid is None or wid is None:
+                raise LoadError(f"struct_ops map {name!r}: the kernel has no struct_ops type "
+                                f"'struct {so.type_name}' (no 'struct bpf_struct_ops_"
+                                f"{so.type_name}' in kernel BTF)")
+            kt = kb.type(kid)
+            assert isinstance(kt, bt.Struct)
+            self.st_ops_types[name] = (kid, wid)
+            kidx = {mem.name: i for i, mem in enumerate(kt.members) if mem.name}
+            for member, pname in so.programs.items():
+                idx = kidx.get(member)
+                if idx is None:
+                    raise LoadError(f"struct_ops map {name!r}: member {member!r} (program "
+                                    f"{pname!r}) is not in the kernel's struct {so.type_name}")
+                if not _is_func_ptr(kb, kt.members[idx].type):
+                    raise LoadError(f"struct_ops map {name!r}: member {member!r} of the "
+                                    f"kernel's struct {so.type_name} is not a function pointer")
+                want = (kid, idx)
+                have = self.st_ops_progs.setdefault(pname, want)
+                if have != want:
+                    raise LoadError(f"struct_ops program {pname!r} is used for different "
+                                    f"members/types (member index {have[1]} and {idx}); a "
+                                    "program implements exactly one member")
+
+    def create_struct_ops_map(self, m: MapSpec) -> Map:
+        if self.btf_fd <= 0:
+            raise LoadError(f"struct_ops map {m.name!r} needs the object's BTF, which the "
+                            "kernel did not accept")
+        kid, wid = self.st_ops_types[m.name]
+        wsize = self.kernel_btf().sizeof(wid)
+        try:
+            # the kernel wants btf_value_type_id 0 next to btf_vmlinux_value_type_id, but a
+            # valid btf_fd: the object's BTF is how it links programs to members
+            mp = Map.create(MapType.STRUCT_OPS, 4, wsize, 1, flags=m.flags,
+                            name=_kname(m.kernel_name or m.name), btf_fd=self.btf_fd,
+                            btf_vmlinux_value_type_id=wid)
+        except KernelError as e:
+            raise type(e)(e.command, e.errno, obj=f"struct_ops map {m.name!r}", hint=e.hint,
+                          detail=f"kernel type {m.struct_ops.type_name if m.struct_ops else '?'}"
+                                 f" (value {wsize} bytes)") from None
+        mp.name = m.name
+        return mp
+
+    def init_struct_ops(self) -> None:
+        """Lay each struct_ops value out for the kernel; ``.struct_ops.link`` maps are set now
+        (the kernel validates the ops here), plain ones when attached (which registers)."""
+        for name, m in self.spec.maps.items():
+            so = m.struct_ops
+            if so is None or name not in self.coll.maps:
+                continue
+            assert self.spec.btf is not None
+            kid, wid = self.st_ops_types[name]
+            fds: dict[str, int] = {}
+            for member, pname in so.programs.items():
+                prog = self.coll.programs.get(pname)
+                if prog is None:
+                    raise LoadError(f"struct_ops map {name!r}: program {pname!r} (member "
+                                    f"{member!r}) was not loaded (autoload is off)")
+                fds[member] = prog.fd
+            value = struct_ops_value(so, self.spec.btf, self.kernel_btf(), kid, wid, fds,
+                                     what=f"struct_ops map {name!r}")
+            self.coll.struct_ops_values[name] = value
+            if so.link:
+                self.coll.maps[name].update(0, value)
+
     # -- programs
     def load_programs(self) -> None:
         for name, p in self.spec.programs.items():
@@ -517,12 +655,8 @@ class _Loader:
         kfunc_idx = {n: i for i, n in enumerate(self.spec.externs)}
         for ins in insns:
             self.resolve(p, ins, kfunc_idx)
-        kw: dict[str, Any] = {}
-        if p.info.attach_btf and p.attach_target:
-            kw["attach_btf_id"] = self.attach_btf_id(p)
-        elif p.info.attach_btf:
-            raise LoadError(f"program {p.name!r} in {p.section!r} needs an attach target "
-                            f"('{p.info.definition.base}/<target>')")
+        kw: dict[str, Any] = dict(self.attach_kw(p))
+        eat = kw.pop("expected_attach_type", p.expected_attach_type)
         if self.btf_fd > 0 and p.func_info:
             kw.update(btf_fd=self.btf_fd,
                       func_info=b"".join((f.insn_off // 8).to_bytes(4, "little")
@@ -540,14 +674,38 @@ class _Loader:
             kw["btf_fd"] = self.btf_fd
         try:
             prog = Program.load(p.prog_type, insns, license=p.license, name=_kname(p.name),
-                                expected_attach_type=p.expected_attach_type, flags=p.flags,
+                                expected_attach_type=eat, flags=p.flags,
                                 kern_version=p.kern_version, **kw)
         except VerifierError as e:
             raise self.explain(p, insns, e, core_results) from None
+        except KernelError as e:
+            if e.errno == errno.EPERM and p.prog_type in _GATED_TYPES:
+                raise _refused(p, eat, e) from None
+            raise
         prog.name = p.name
         prog.section = p.section
         prog.spec = p
+        prog.attach_target_prog = p.attach_prog  # type: ignore[attr-defined]
         return prog
+
+    def attach_kw(self, p: ProgramSpec) -> dict[str, int]:
+        """The attach attributes of BPF_PROG_LOAD for ``p`` (attach_btf_id, attach_prog_fd,
+        expected_attach_type when it is not the section's)."""
+        if p.prog_type == ProgramType.STRUCT_OPS:
+            st = self.st_ops_progs.get(p.name)
+            if st is None:
+                raise LoadError(f"struct_ops program {p.name!r} is not used by any struct_ops "
+                                "map, so nothing says which kernel member it implements "
+                                "(set its autoload to False)")
+            return {"attach_btf_id": st[0], "expected_attach_type": st[1]}
+        if p.attach_prog is not None:
+            return prog_target_attrs(p)
+        if p.info.attach_btf and p.attach_target:
+            return {"attach_btf_id": self.attach_btf_id(p)}
+        if p.info.attach_btf:
+            raise LoadError(f"program {p.name!r} in {p.section!r} needs an attach target "
+                            f"('{p.info.definition.base}/<target>')")
+        return {}
 
     def resolve(self, p: ProgramSpec, ins: asm.Instruction, kfunc_idx: dict[str, int]) -> None:
         kind = ins.ref_kind
@@ -625,8 +783,10 @@ class _Loader:
         elif base in ("lsm", "lsm_cgroup"):
             name, kind = "bpf_lsm_" + target, bt.Func
         elif base == "freplace":
-            raise LoadError(f"program {p.name!r}: freplace needs a target program, which "
-                            "bpfkit's loader does not support yet")
+            raise LoadError(f"program {p.name!r} ({p.section!r}) replaces a function of another "
+                            "BPF program: give the target, e.g. bpfkit.load(path, "
+                            f"attach_targets={{{p.name!r}: target_program}}) or set "
+                            "spec.programs[name].attach_prog before load")
         else:
             name, kind = target, bt.Func
         tid = self.kernel_id(name, kind)
@@ -698,6 +858,249 @@ class _Loader:
             m = self.spec.maps[v.section]
             self.coll.variables[name] = Variable(name, mp, v.offset, v.size, v.type_id,
                                                  self.spec.btf, readonly=m.freeze)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+_GATED_TYPES = (ProgramType.TRACING, ProgramType.EXT, ProgramType.LSM)
+
+
+def _refused(p: ProgramSpec, eat: int, e: KernelError) -> KernelError:
+    """EPERM before verification on a trampoline program: say so in plain words."""
+    pt = _enum_name(ProgramType, p.prog_type)
+    at = f" with attach type {_enum_name(AttachType, eat)}" if p.prog_type != ProgramType.EXT \
+        else ""
+    target = ""
+    if p.attach_prog is not None:
+        target = f" (target: function {p.attach_target!r} of BPF program fd {_prog_fd(p)})"
+    return PermissionDenied(
+        "BPF_PROG_LOAD", e.errno, obj=f"program {p.name!r} (section {p.section!r})",
+        detail=f"the kernel refuses {pt} programs{at}{target} before verification",
+        hint="this kernel does not allow fentry/fexit/fmod_ret/freplace/lsm programs "
+             "(TRACING/EXT/LSM program types; e.g. no CONFIG_FUNCTION_TRACER or "
+             "DYNAMIC_FTRACE_WITH_DIRECT_CALLS, lockdown) or the process lacks "
+             "CAP_BPF+CAP_PERFMON; check bpfkit.attach.features.has_attach_type()")
+
+
+def _enum_name(enum: Any, v: int) -> str:
+    try:
+        return str(enum(v).name)
+    except ValueError:
+        return str(v)
+
+
+def _prog_fd(p: ProgramSpec) -> int:
+    tgt = p.attach_prog
+    fd = getattr(tgt, "fd", tgt)
+    if not isinstance(fd, int) or isinstance(fd, bool) or fd <= 0:
+        raise LoadError(f"program {p.name!r}: attach target must be a loaded Program or a "
+                        f"program fd, not {tgt!r}")
+    return fd
+
+
+def prog_target_attrs(p: ProgramSpec) -> dict[str, int]:
+    """``attach_prog_fd``/``attach_btf_id`` for a program on a function of another program.
+
+    The function is the section's target (``fentry/<func>``, ``freplace/<func>``), looked
+    up as a BTF FUNC in the target program's own BTF (program info ``btf_id`` -> raw BTF),
+    which is standalone: ids are the target's, not vmlinux's.
+    """
+    from .introspect import btf_raw
+    if not p.info.attach_btf:
+        raise LoadError(f"program {p.name!r} ({p.section!r}) cannot attach to another BPF "
+                        "program: only fentry/fexit/fmod_ret/freplace programs can")
+    func = p.attach_target
+    if not func:
+        raise LoadError(f"program {p.name!r}: the section must name the target function "
+                        f"('{p.info.definition.base}/<function>')")
+    fd = _prog_fd(p)
+    from .program import ProgramInfo
+    info = ProgramInfo.from_fd(fd)
+    tname = f"target program {info.name!r} (id {info.id})"
+    if not info.btf_id:
+        raise LoadError(f"program {p.name!r}: {tname} was loaded without BTF, so its "
+                        f"function {func!r} cannot be found (build it with -g)")
+    try:
+        tbtf = Spec.from_bytes(btf_raw(info.btf_id))
+    except BpfkitError as e:
+        raise LoadError(f"program {p.name!r}: cannot read the BTF of {tname}: {e}") from e
+    ids = tbtf.ids_by_name(func, bt.Func)
+    if not ids:
+        have = sorted(t.name for t in tbtf if isinstance(t, bt.Func))
+        raise NotFound("BTF lookup", errno.ENOENT, obj=f"program {p.name!r}", hint="",
+                       detail=f"{tname} has no function {func!r} in its BTF (it has: "
+                              f"{', '.join(have) or 'none'})")
+    return {"attach_prog_fd": fd, "attach_btf_id": ids[0]}
+
+
+def _is_func_ptr(btf: Spec, tid: int) -> bool:
+    t = btf.type(_strip(btf, tid))
+    return isinstance(t, bt.Pointer) and isinstance(btf.type(_strip(btf, t.type)), bt.FuncProto)
+
+
+def struct_ops_value(so: StructOpsSpec, local: Spec, kernel: Spec, kernel_type_id: int,
+                     wrapper_id: int, prog_fds: Mapping[str, int], what: str = "struct_ops"
+                     ) -> bytes:
+    """The value of a struct_ops map in the kernel's layout (``struct bpf_struct_ops_<t>``).
+
+    Members are matched by name, as libbpf does (the object may declare only some
+    members, in any order): data members are copied when their sizes agree, function
+    pointers get program fds, everything else stays zero.  A non-zero member the kernel
+    cannot take (unknown name, size mismatch, bitfield) is an error rather than dropped.
+    """
+    wrapper = kernel.type(wrapper_id)
+    if not isinstance(wrapper, bt.Struct):
+        raise LoadError(f"{what}: kernel type {wrapper_id} is not a struct")
+    dmem = next((mm for mm in wrapper.members
+                 if _strip(kernel, mm.type) == kernel_type_id), None)
+    if dmem is None:
+        raise LoadError(f"{what}: {wrapper.name} has no member of type struct {so.type_name}")
+    base = dmem.bit_offset // 8
+    kt = kernel.type(kernel_type_id)
+    lt = local.type(so.type_id)
+    if not isinstance(kt, bt.Struct) or not isinstance(lt, bt.Struct):
+        raise LoadError(f"{what}: struct {so.type_name} is not a struct")
+    out = bytearray(wrapper.size)
+    lmembers = {mm.name: mm for mm in lt.members}
+
+    def local_bytes(mm: bt.Member) -> bytes:
+        off = mm.bit_offset // 8
+        return bytes(so.data[off:off + local.sizeof(mm.type)])
+
+    for km in kt.members:
+        lm = lmembers.pop(km.name, None) if km.name else None
+        if lm is None:
+            continue
+        koff = base + km.bit_offset // 8
+        where = f"{what}: member {km.name!r}"
+        if _is_func_ptr(kernel, km.type):
+            if km.name in prog_fds:
+                out[koff:koff + 8] = prog_fds[km.name].to_bytes(8, "little")
+            elif km.name in so.programs:
+                raise LoadError(f"{where}: program {so.programs[km.name]!r} has no fd")
+            elif any(local_bytes(lm)):
+                raise LoadError(f"{where}: a function pointer must point at a "
+                                "SEC(\"struct_ops/...\") program")
+            continue
+        raw = local_bytes(lm)
+        if km.name in so.programs:
+            raise LoadError(f"{where} is not a function pointer in the kernel's struct "
+                            f"{so.type_name}")
+        if km.bitfield_size or lm.bitfield_size or km.bit_offset % 8:
+            if any(raw):
+                raise LoadError(f"{where}: bitfields cannot be initialised")
+            continue
+        ksize = kernel.sizeof(km.type)
+        if ksize != len(raw):
+            if any(raw):
+                raise LoadError(f"{where} is {len(raw)} bytes here but {ksize} in the "
+                                f"kernel's struct {so.type_name}")
+            continue
+        out[koff:koff + ksize] = raw
+    for name, lm in lmembers.items():
+        if name in so.programs or any(local_bytes(lm)):
+            raise LoadError(f"{what}: member {name or '<anonymous>'!r} is set but the kernel's "
+                            f"struct {so.type_name} has no such member")
+    return bytes(out)
+
+
+# ----------------------------------------------------------------------------- BTF sanitizing
+
+@dataclass(frozen=True)
+class BTFFeatures:
+    """Which BTF kinds the kernel's BTF loader accepts (libbpf's ``FEAT_BTF_*``)."""
+
+    func: bool = True          # FUNC and FUNC_PROTO (4.20+)
+    func_global: bool = True   # global linkage of FUNC (5.6)
+    datasec: bool = True       # VAR and DATASEC (5.2)
+    float_kind: bool = True    # FLOAT (5.13)
+    decl_tag: bool = True      # DECL_TAG (5.16)
+    type_tag: bool = True      # TYPE_TAG (5.17)
+    enum64: bool = True        # ENUM64 and signed enums (6.0)
+
+    @property
+    def complete(self) -> bool:
+        return all((self.func, self.func_global, self.datasec, self.float_kind,
+                    self.decl_tag, self.type_tag, self.enum64))
+
+
+def _btf_probe(types: list[bt.BTFType]) -> bool:
+    try:
+        fd, _ = sc.btf_load(Spec.build(types).to_bytes())
+    except (KernelError, OSError):
+        return False
+    sc.close_fd(fd)
+    return True
+
+
+@functools.lru_cache(maxsize=1)
+def probe_btf_features() -> BTFFeatures:
+    """Load one tiny BTF blob per kind (once per process) to see what this kernel takes."""
+    def i32() -> bt.Int:
+        return bt.Int(4, bt.BTF_INT_SIGNED, name="int")
+
+    return BTFFeatures(
+        func=_btf_probe([i32(), bt.FuncProto(1, [bt.Param("a", 1)]),
+                         bt.Func(2, bt.BTF_FUNC_STATIC, name="f")]),
+        func_global=_btf_probe([i32(), bt.FuncProto(1, [bt.Param("a", 1)]),
+                                bt.Func(2, bt.BTF_FUNC_GLOBAL, name="f")]),
+        datasec=_btf_probe([i32(), bt.Var(1, bt.BTF_VAR_GLOBAL_ALLOCATED, name="x"),
+                            bt.Datasec(4, [bt.VarSecinfo(2, 0, 4)], name=".data")]),
+        float_kind=_btf_probe([bt.Float(4, name="float")]),
+        decl_tag=_btf_probe([i32(), bt.Var(1, bt.BTF_VAR_STATIC, name="x"),
+                             bt.DeclTag(2, -1, name="tag")]),
+        type_tag=_btf_probe([i32(), bt.TypeTag(1, name="tag"), bt.Pointer(2)]),
+        enum64=_btf_probe([bt.Enum64(8, False, [bt.EnumValue("E", 1 << 40)], name="e")]),
+    )
+
+
+def sanitize_btf(spec: Spec, features: BTFFeatures) -> Spec:
+    """A copy of ``spec`` with the kinds the kernel lacks rewritten into older ones.
+
+    Ids never change (replacements are in place, helpers appended), so map and program
+    type ids stay valid.  As libbpf: VAR -> 1-byte INT and DATASEC -> STRUCT; FUNC_PROTO ->
+    ENUM and FUNC -> TYPEDEF; global FUNC -> static; FLOAT -> empty STRUCT of the same size;
+    DECL_TAG -> 1-byte INT; TYPE_TAG -> CONST; ENUM64 -> UNION of 1-byte placeholders
+    (and signed ENUM -> unsigned).
+    """
+    if features.complete:
+        return spec
+    out = spec.copy()
+    placeholder = 0
+    for tid in list(out.own_ids()):
+        t = out.type(tid)
+        new: bt.BTFType | None = None
+        if not features.datasec and isinstance(t, bt.Var):
+            new = bt.Int(1, 0, 0, 8, name=t.name)
+        elif not features.datasec and isinstance(t, bt.Datasec):
+            members = [bt.Member(out.type(v.type).name, v.type, v.offset * 8) for v in t.vars]
+            new = bt.Struct(size=t.size, members=members,
+                            name=t.name.replace(".", "_").replace("?", "_"))
+        elif not features.func and isinstance(t, bt.FuncProto):
+            new = bt.Enum(4, False, [bt.EnumValue(prm.name or f"arg{i}", 0)
+                                     for i, prm in enumerate(t.params)], name="")
+        elif not features.func and isinstance(t, bt.Func):
+            new = bt.Typedef(t.type, name=t.name)
+        elif not features.func_global and isinstance(t, bt.Func) \
+                and t.linkage == bt.BTF_FUNC_GLOBAL:
+            t.linkage = bt.BTF_FUNC_STATIC
+        elif not features.float_kind and isinstance(t, bt.Float):
+            new = bt.Struct(size=t.size, members=[], name="")
+        elif not features.decl_tag and isinstance(t, bt.DeclTag):
+            new = bt.Int(1, 0, 0, 8, name="")
+        elif not features.type_tag and isinstance(t, bt.TypeTag):
+            new = bt.Const(t.type)
+        elif not features.enum64 and isinstance(t, bt.Enum64):
+            if not placeholder:
+                placeholder = out.add(bt.Int(1, 0, 0, 8, name="enum64_placeholder"))
+            new = bt.Union(size=t.size, members=[bt.Member(v.name, placeholder, 0)
+                                                 for v in t.values], name=t.name)
+        elif not features.enum64 and isinstance(t, bt.Enum) and t.signed:
+            t.signed = False
+        if new is not None:
+            out[tid] = new
+    out.reindex()
+    return out
 
 
 def _kname(name: str) -> str:

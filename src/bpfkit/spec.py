@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import asm
-from ._consts import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapType
+from ._consts import BPF_F_LINK, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapType, ProgramType
 from .btf import BTFExt, CoreRelo, FuncInfo, LineInfo, Spec, parse_btf_ext
 from .btf import types as bt
 from .elf import (
@@ -38,10 +38,10 @@ from .elf import (
     SHT_NOBITS,
     SHT_PROGBITS,
     STB_LOCAL,
-    STV_HIDDEN,
     STB_WEAK,
     STT_FUNC,
     STT_SECTION,
+    STV_HIDDEN,
     ElfFile,
     Symbol,
 )
@@ -49,7 +49,8 @@ from .errors import BpfkitError, ParseError, SpecError
 from .sections import SectionInfo, parse_section
 
 __all__ = ["CollectionSpec", "ProgramSpec", "MapSpec", "VariableSpec", "ExternSpec",
-           "PIN_NONE", "PIN_BY_NAME", "KCONFIG_MAP", "is_data_section"]
+           "StructOpsSpec", "PIN_NONE", "PIN_BY_NAME", "KCONFIG_MAP", "is_data_section",
+           "is_struct_ops_section"]
 
 PIN_NONE = 0
 PIN_BY_NAME = 1  # LIBBPF_PIN_BY_NAME
@@ -62,6 +63,15 @@ def is_data_section(name: str) -> bool:
     """Sections libbpf turns into global-data array maps."""
     return (name in (".data", ".rodata", ".bss") or name.startswith(".data.")
             or name.startswith(".rodata.") or name.startswith(".bss."))
+
+
+def is_struct_ops_section(name: str) -> bool:
+    """``.struct_ops`` / ``.struct_ops.link`` (and libbpf's ``.struct_ops.<suffix>``)."""
+    return name == ".struct_ops" or name.startswith(".struct_ops.")
+
+
+def _is_struct_ops_link(name: str) -> bool:
+    return name == ".struct_ops.link" or name.startswith(".struct_ops.link.")
 
 
 def _is_rodata(name: str) -> bool:
@@ -147,6 +157,22 @@ def encode_value(btf: Spec | None, tid: int, size: int, value: Any, what: str) -
 # ----------------------------------------------------------------------------- specs
 
 @dataclass
+class StructOpsSpec:
+    """A ``SEC(".struct_ops[.link]")`` variable: a kernel ops table filled by the object.
+
+    ``data`` is the variable's bytes in the *object's* layout (``type_id`` in the object's
+    BTF); the loader re-lays it out into the kernel's ``struct <type_name>``.
+    ``programs`` maps a function-pointer member name to the program it points at.
+    """
+
+    type_name: str
+    type_id: int
+    data: bytearray
+    programs: dict[str, str] = field(default_factory=dict)
+    link: bool = False
+
+
+@dataclass
 class MapSpec:
     """Everything needed to create one map; editable until load."""
 
@@ -169,6 +195,8 @@ class MapSpec:
     section: str = ""
     freeze: bool = False
     kernel_name: str = ""
+    #: set for ``BPF_MAP_TYPE_STRUCT_OPS`` maps (``.struct_ops`` / ``.struct_ops.link``)
+    struct_ops: StructOpsSpec | None = None
 
     @property
     def is_data(self) -> bool:
@@ -253,9 +281,16 @@ class ProgramSpec:
     prog_type: int = 0
     expected_attach_type: int = 0
     functions: list[str] = field(default_factory=list)
+    #: fentry/fexit/freplace on a BPF program: the target ``Program`` (or its fd), whose
+    #: BTF names the function of the section (``fentry/<func>``); set before load
+    attach_prog: Any = field(default=None, repr=False, compare=False)
 
     def copy(self) -> ProgramSpec:
-        return copy.deepcopy(self)
+        # the attach target is a live kernel object: share it, never deep-copy it
+        memo: dict[int, Any] = {}
+        if self.attach_prog is not None:
+            memo[id(self.attach_prog)] = self.attach_prog
+        return copy.deepcopy(self, memo)
 
     def source_of(self, insn_idx: int) -> str | None:
         """``file:line: text`` of instruction slot ``insn_idx`` from line info."""
@@ -358,6 +393,7 @@ class _Parser:
         self.parse_legacy_maps()
         self.parse_data_maps()
         self.parse_programs()
+        self.parse_struct_ops()
         self.parse_static_init()
         return spec
 
@@ -768,6 +804,104 @@ class _Parser:
                 cr.append(copy.copy(crec))
                 cr[-1].insn_off += delta
 
+    # -- struct_ops
+    def parse_struct_ops(self) -> None:
+        """``SEC(".struct_ops[.link]")`` variables -> STRUCT_OPS maps.
+
+        The function-pointer members are relocations against programs of
+        ``SEC("struct_ops/...")``; struct_ops programs no map refers to are not loaded
+        (as libbpf), since only a map says which kernel type and member they implement.
+        """
+        used: set[str] = set()
+        for sec in self.elf.sections:
+            if not is_struct_ops_section(sec.name) or sec.type not in (SHT_PROGBITS,
+                                                                        SHT_NOBITS):
+                continue
+            if self.btf is None:
+                raise SpecError(f"{self.name}: {sec.name!r} needs BTF (compile with -g)")
+            ds = self.datasecs.get(sec.name)
+            if ds is None:
+                raise SpecError(f"{self.name}: BTF has no DATASEC for {sec.name!r}")
+            data = self.sec_data(sec.name)
+            syms = {s.name: s for s in self.symbols if s.shndx == sec.index and s.name
+                    and s.type != STT_SECTION}
+            spans: list[tuple[int, int, MapSpec]] = []
+            for vs in ds.vars:
+                var = self.btf.type(vs.type)
+                if not isinstance(var, bt.Var):
+                    raise SpecError(f"{self.name}: {sec.name} entry {vs.type} is not a VAR")
+                tid = _strip(self.btf, var.type)
+                st = self.btf.type(tid)
+                if not isinstance(st, bt.Struct) or not st.name:
+                    raise SpecError(f"{self.name}: struct_ops variable {var.name!r} must be a "
+                                    f"named struct (a kernel ops type), not "
+                                    f"{self.btf.type_name(var.type)}")
+                sym = syms.get(var.name)
+                off = sym.value if sym is not None else vs.offset
+                size = st.size
+                if off < 0 or off + size > len(data):
+                    raise SpecError(f"{self.name}: struct_ops variable {var.name!r} "
+                                    f"[{off}, +{size}) lies outside {sec.name} "
+                                    f"({len(data)} bytes)")
+                if var.name in self.spec.maps:
+                    raise SpecError(f"{self.name}: duplicate map {var.name!r}")
+                link = _is_struct_ops_link(sec.name)
+                m = MapSpec(name=var.name, type=MapType.STRUCT_OPS, key_size=4,
+                            value_size=size, max_entries=1,
+                            flags=BPF_F_LINK if link else 0, value_type_id=tid,
+                            section=sec.name, kernel_name=var.name[:15],
+                            struct_ops=StructOpsSpec(st.name, tid,
+                                                     bytearray(data[off:off + size]),
+                                                     link=link))
+                self.spec.maps[var.name] = m
+                spans.append((off, size, m))
+            for r in self.relocations_for(sec.index):
+                owner = next(((o, m) for o, sz, m in spans if o <= r.offset < o + sz), None)
+                if owner is None:
+                    raise SpecError(f"{self.name}: {sec.name} relocation at {r.offset:#x} is "
+                                    "outside every struct_ops variable")
+                base, m = owner
+                so = m.struct_ops
+                assert so is not None
+                st = self.btf.type(so.type_id)
+                assert isinstance(st, bt.Struct)
+                rel = r.offset - base
+                mem = next((x for x in st.members if x.bit_offset == rel * 8), None)
+                if mem is None or rel + 8 > len(so.data):
+                    raise SpecError(f"{self.name}: struct_ops {m.name!r}: relocation at offset "
+                                    f"{rel} is not at a member")
+                mt = self.btf.type(_strip(self.btf, mem.type))
+                pt = self.btf.type(_strip(self.btf, mt.type)) if isinstance(mt, bt.Pointer) \
+                    else None
+                if not isinstance(pt, bt.FuncProto):
+                    raise SpecError(f"{self.name}: struct_ops {m.name!r} member {mem.name!r} "
+                                    "is not a function pointer but is initialised with an "
+                                    "address")
+                sym = r.symbol
+                # REL relocations keep the addend in the data (section symbols use it)
+                addend = int.from_bytes(so.data[rel:rel + 8], "little")
+                target = sym.value + (addend if sym.type == STT_SECTION else 0)
+                tsec = self.sec_name(sym.shndx)
+                if target % 8:
+                    raise SpecError(f"{self.name}: struct_ops {m.name!r} member {mem.name!r} "
+                                    "points inside an instruction")
+                fn = next((f for f in self.funcs.get(tsec, []) if f.slot == target // 8),
+                          None)
+                prog = self.spec.programs.get(fn.name) if fn is not None else None
+                if prog is None:
+                    raise SpecError(f"{self.name}: struct_ops {m.name!r} member {mem.name!r} "
+                                    f"points at {sym.name or tsec!r}, which is not a program")
+                if prog.prog_type != ProgramType.STRUCT_OPS:
+                    raise SpecError(f"{self.name}: struct_ops {m.name!r} member {mem.name!r} "
+                                    f"points at program {prog.name!r} of section "
+                                    f"{prog.section!r}; it must be SEC(\"struct_ops/...\")")
+                so.programs[mem.name] = prog.name
+                so.data[rel:rel + 8] = bytes(8)
+                used.add(prog.name)
+        for p in self.spec.programs.values():
+            if p.prog_type == ProgramType.STRUCT_OPS and p.name not in used:
+                p.autoload = False
+
     # -- static initialisers of .maps (prog_array / map-in-map)
     def parse_static_init(self) -> None:
         sec = self.secs.get(".maps")
@@ -903,6 +1037,9 @@ class CollectionSpec:
     def copy(self) -> CollectionSpec:
         """A deep copy that shares the (read-only) BTF, so it is cheap to load twice."""
         memo: dict[int, Any] = {}
+        for p in self.programs.values():
+            if p.attach_prog is not None:
+                memo[id(p.attach_prog)] = p.attach_prog
         if self.btf is not None:
             memo[id(self.btf)] = self.btf
         if self.btf_ext is not None:
