@@ -165,7 +165,7 @@ class Tool:
                         hdr = f"{'TIME':<8} {hdr}"
                     print(hdr, flush=True)
                 if not args.json:
-                    print(f"# attached; Ctrl-C to stop", file=sys.stderr, flush=True)
+                    print("# attached; Ctrl-C to stop", file=sys.stderr, flush=True)
                 return self.loop(m, args, stop)
         except KeyboardInterrupt:
             return 0
