@@ -9,10 +9,10 @@ import textwrap
 import time
 
 import pytest
+from conftest import build_bpf
 
 from bpfkit import introspect
 from bpfkit.manager import Manager, MapOptions, OneOf, Probe
-from conftest import build_bpf
 
 pytestmark = pytest.mark.requires_root
 

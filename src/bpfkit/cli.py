@@ -259,8 +259,9 @@ def cmd_trace_pipe(a: argparse.Namespace) -> int:
 
 
 def cmd_cleanup(a: argparse.Namespace) -> int:
-    from . import cleanup
     import importlib
+
+    from . import cleanup
     for mod in ("bpfkit.attach.net", "bpfkit.attach.perf"):
         try:
             importlib.import_module(mod)  # registers the cleaners of its record kinds

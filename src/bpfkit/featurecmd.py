@@ -72,8 +72,13 @@ def collect(helpers_for: list[int] | None = None) -> dict[str, Any]:
         f = F.has_attach_type(d.prog_type, at)
         attach.append({"name": at.name.lower(), "program_type": d.prog_type.name.lower(),
                        "supported": f.supported, "reason": f.reason, "section": d.prefix})
-    seen = set()
-    out["attach_types"] = [a for a in attach if not (a["name"] in seen or seen.add(a["name"]))]
+    seen: set[str] = set()
+    unique = []
+    for a in attach:
+        if a["name"] not in seen:
+            seen.add(a["name"])
+            unique.append(a)
+    out["attach_types"] = unique
     links = []
     for lt in LinkType:
         if lt.name == "UNSPEC":
@@ -88,7 +93,8 @@ def collect(helpers_for: list[int] | None = None) -> dict[str, Any]:
     out["isa"] = isa_version()
     if helpers_for:
         out["helpers"] = {}
-        for pt in helpers_for:
+        for ptv in helpers_for:
+            pt = ProgramType(ptv)
             hs = []
             for h in HelperId:
                 if h.value == 0:
@@ -96,7 +102,7 @@ def collect(helpers_for: list[int] | None = None) -> dict[str, Any]:
                 f = F.has_helper(pt, h)
                 if f.supported:
                     hs.append(f"bpf_{h.name}")
-            out["helpers"][ProgramType(pt).name.lower()] = hs
+            out["helpers"][ProgramType(pt).name.lower()] = hs  # type: ignore[index]
     return out
 
 

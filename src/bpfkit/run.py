@@ -9,7 +9,6 @@ sorted, globals by name.
 from __future__ import annotations
 
 import json
-
 import select
 import signal
 import subprocess
@@ -157,8 +156,9 @@ def run(source: str, *, consts: Sequence[str] = (), duration: float = 0.0,
     t0 = time.monotonic()
     src = Path(source)
     if src.suffix == ".c":
-        from .build import cache_dir, compile_bpf
         import hashlib
+
+        from .build import cache_dir, compile_bpf
         h = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
         obj = cache_dir() / f"{src.stem}-{h}.o"
         if not obj.exists():

@@ -95,8 +95,8 @@ def attach_program(prog: Any, **kw: Any) -> Link | list[Link]:
         return attach_iter(prog, **kw)
     if kind == "kprobe":
         from .tracing import attach_kprobe
-        func, off = _func_off(kw.pop("func", None) or target)
-        return attach_kprobe(prog, func, off, retprobe=retprobe, cookie=cookie,
+        kfunc, koff = _func_off(kw.pop("func", None) or target)
+        return attach_kprobe(prog, kfunc, koff, retprobe=retprobe, cookie=cookie,
                              maxactive=kw.pop("maxactive", 0))
     if kind == "ksyscall":
         from .tracing import attach_ksyscall
