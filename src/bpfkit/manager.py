@@ -201,9 +201,14 @@ class Manager:
 
     def _program_of_error(self, e: Exception, spec: Any) -> str | None:
         obj = getattr(e, "obj", None) or ""
+        text = str(e)
         for name in spec.programs:
-            if spec.programs[name].autoload and (f"'{name}'" in obj or f"'{name}'" in str(e)):
-                return name
+            if not spec.programs[name].autoload:
+                continue
+            # the kernel knows programs by their first 15 characters
+            for n in (name, name[:15]):
+                if f"'{n}'" in obj or f"'{n}'" in text:
+                    return name
         kernel_name = getattr(e, "program", None)
         return kernel_name if kernel_name in spec.programs else None
 
