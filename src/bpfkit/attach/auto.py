@@ -40,7 +40,7 @@ def auto_attachable(prog: Any) -> bool:
         return False
     kind = info.auto_attach
     if kind in ("kprobe", "uprobe", "tracepoint", "raw_tp", "ksyscall", "kprobe_multi",
-                "uprobe_multi", "usdt"):
+                "kprobe_session", "uprobe_multi", "usdt"):
         return bool(info.attach_target)
     return True
 
@@ -102,7 +102,7 @@ def attach_program(prog: Any, **kw: Any) -> Link | list[Link]:
         from .tracing import attach_ksyscall
         return attach_ksyscall(prog, kw.pop("name", None) or target, retprobe=retprobe,
                                cookie=cookie)
-    if kind == "kprobe_multi":
+    if kind in ("kprobe_multi", "kprobe_session"):
         from .tracing import attach_kprobe_multi
         return attach_kprobe_multi(prog, [kw.pop("pattern", None) or target], retprobe=retprobe)
     if kind in ("uprobe", "uprobe_multi"):

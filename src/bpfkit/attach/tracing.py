@@ -429,6 +429,10 @@ def attach_kprobe_multi(prog: Any, patterns: Sequence[str] | None = None, *,
         keep.append(carr)
         cookies_ptr = ctypes.addressof(carr)
     extra = kprobe_multi_extra(1 if retprobe else 0, cnt, syms_ptr, addrs_ptr, cookies_ptr)
-    fd = sc.link_create(prog.fd, 0, AttachType.TRACE_KPROBE_MULTI, extra=extra, obj=what)
+    # kprobe.session programs use the same link with their own attach type
+    at = (AttachType.TRACE_KPROBE_SESSION
+          if int(prog.expected_attach_type) == AttachType.TRACE_KPROBE_SESSION
+          else AttachType.TRACE_KPROBE_MULTI)
+    fd = sc.link_create(prog.fd, 0, at, extra=extra, obj=what)
     del keep
     return _track(prog, Link(fd, what, program=prog, hook=what))

@@ -304,7 +304,10 @@ def attach_uprobe_multi(prog: Any, binary: str, symbols: Sequence[str] | None = 
     extra = uprobe_multi_extra(ctypes.addressof(pbuf), ctypes.addressof(oarr), sc.addr(rarr),
                                sc.addr(carr), n, 1 if retprobe else 0, pid if pid > 0 else 0)
     try:
-        fd = sc.link_create(prog.fd, 0, AttachType.TRACE_UPROBE_MULTI, extra=extra, obj=what)
+        at = (AttachType.TRACE_UPROBE_SESSION
+              if int(prog.expected_attach_type) == AttachType.TRACE_UPROBE_SESSION
+              else AttachType.TRACE_UPROBE_MULTI)  # uprobe.session shares the multi link
+        fd = sc.link_create(prog.fd, 0, at, extra=extra, obj=what)
     except KernelError as e:
         if e.errno in (errno.EOPNOTSUPP, 524):
             raise MissingFeature("uprobe.multi links are not available (Linux 6.6+ with "
