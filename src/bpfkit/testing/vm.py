@@ -420,6 +420,12 @@ $B mount -t devpts devpts $N/dev/pts
 $B mount -t tmpfs shm $N/dev/shm
 $B mount -t tmpfs run $N/run
 $B mount -t tmpfs tmp $N/tmp
+# A working tree under a path the guest covers with its own tmpfs (/tmp, /run, /dev/shm)
+# is bound back from the host's read-only /.
+for d in $BINDDIRS; do
+    $B mkdir -p "$N$d"
+    $B mount -o bind "/lower$d" "$N$d" || echo "bpfkit-init: bind mount of $d failed"
+done
 $B mount -t tracefs tracefs $N/sys/kernel/tracing
 $B mount -t debugfs debugfs $N/sys/kernel/debug
 $B mount -t bpf bpf $N/sys/fs/bpf
@@ -599,8 +605,11 @@ class VM:
         marker = "BPFKIT-VM-STATUS-" + secrets.token_hex(8)
         with tempfile.TemporaryDirectory(prefix="run-", dir=self.cache) as tmp:
             rundir = Path(tmp)
+            work = str(self.cwd or Path.cwd())
+            binds = [work] if work.startswith(("/tmp/", "/run/", "/dev/shm/")) else []
             env = (f"FS={gk.fs}\nMARKER={marker}\n"
-                   f"RWDIRS={shlex.quote(' '.join(str(d) for d in self.rw_dirs))}\n")
+                   f"RWDIRS={shlex.quote(' '.join(str(d) for d in self.rw_dirs))}\n"
+                   f"BINDDIRS={shlex.quote(' '.join(binds))}\n")
             for rw in self.rw_dirs:
                 if any(c.isspace() for c in str(rw)):
                     raise VMError(f"read-write directory {rw} has blanks in its path")
