@@ -114,6 +114,7 @@ def load_program(prog_type: int, insns: bytes, *, license: str = "GPL", name: st
     """
     if len(insns) % 8:
         raise BpfkitError("instruction bytes must be a multiple of 8")
+    sc.ensure_memlock()
     ibuf = ctypes.create_string_buffer(insns, len(insns))
     lic = sc.cstr(license)
     fi = ctypes.create_string_buffer(func_info, len(func_info)) if func_info else None

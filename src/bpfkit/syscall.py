@@ -235,11 +235,37 @@ class LinkInfo(ctypes.Structure):
 # --------------------------------------------------------------------------- commands
 
 
+_memlock_done = False
+
+
+def ensure_memlock() -> None:
+    """Raise RLIMIT_MEMLOCK on kernels that charge BPF memory to it (before 5.11; newer
+    ones charge the memory cgroup).  Never fails: a refused setrlimit (no CAP_SYS_RESOURCE)
+    is ignored, the load then says what the kernel refused."""
+    global _memlock_done
+    if _memlock_done:
+        return
+    _memlock_done = True
+    try:
+        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    except ValueError:
+        return
+    if (major, minor) >= (5, 11):
+        return
+    import resource
+    try:
+        resource.setrlimit(resource.RLIMIT_MEMLOCK,
+                           (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    except (ValueError, OSError):
+        pass
+
+
 def map_create(map_type: int, key_size: int, value_size: int, max_entries: int, *,
                flags: int = 0, name: str = "", inner_map_fd: int = 0, numa_node: int = 0,
                ifindex: int = 0, btf_fd: int = 0, btf_key_type_id: int = 0,
                btf_value_type_id: int = 0, btf_vmlinux_value_type_id: int = 0,
                map_extra: int = 0, value_type_btf_obj_fd: int = 0) -> int:
+    ensure_memlock()
     a = MapCreateAttr(map_type=map_type, key_size=key_size, value_size=value_size,
                       max_entries=max_entries, map_flags=flags, inner_map_fd=inner_map_fd,
                       numa_node=numa_node, map_name=name16(name), map_ifindex=ifindex,
