@@ -282,21 +282,10 @@ class Map(FDObject):
 
     def lookup(self, key: Any = None, flags: int = 0) -> Any | None:
         """Value for ``key`` or None if absent (BPF_MAP_LOOKUP_ELEM)."""
-        a = self._attr
-        a.map_fd = self.fd
         if self.key_size:
             self._enc_key(key)
-            a.key = ctypes.addressof(self._kbuf)
-        else:
-            a.key = 0
-        a.value = ctypes.addressof(self._vbuf)
-        a.flags = flags
-        err = sc.bpf_errno(Cmd.MAP_LOOKUP_ELEM, a)
-        if err == errno.ENOENT:
-            return None
-        if err:
-            raise sc.raise_errno(Cmd.MAP_LOOKUP_ELEM, err, self._objname())
-        return self._dec_value(self._vbuf.raw[: self._vbuf_size])
+        raw = self._read_value(Cmd.MAP_LOOKUP_ELEM, flags)
+        return None if raw is None else self._dec_value(raw)
 
     def __getitem__(self, key: Any) -> Any:
         v = self.lookup(key)
@@ -352,21 +341,10 @@ class Map(FDObject):
 
     def lookup_and_delete(self, key: Any = None, flags: int = 0) -> Any | None:
         """Atomically read and remove (hash maps; pop for queue/stack when key is None)."""
-        a = self._attr
-        a.map_fd = self.fd
         if self.key_size:
             self._enc_key(key)
-            a.key = ctypes.addressof(self._kbuf)
-        else:
-            a.key = 0
-        a.value = ctypes.addressof(self._vbuf)
-        a.flags = flags
-        err = sc.bpf_errno(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, a)
-        if err == errno.ENOENT:
-            return None
-        if err:
-            raise sc.raise_errno(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, err, self._objname())
-        return self._dec_value(self._vbuf.raw[: self._vbuf_size])
+        raw = self._read_value(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, flags)
+        return None if raw is None else self._dec_value(raw)
 
     # queue / stack / bloom filter
     def push(self, value: Any, flags: int = BPF_ANY) -> None:
@@ -491,17 +469,22 @@ class Map(FDObject):
         return sum(1 for _ in self._raw_keys())
 
     def _lookup_raw(self, kraw: bytes) -> bytes | None:
+        ctypes.memmove(self._kbuf, kraw, self.key_size)
+        return self._read_value(Cmd.MAP_LOOKUP_ELEM, 0)
+
+    def _read_value(self, cmd: int, flags: int) -> bytes | None:
+        """Run a command that reads a value for the key already in ``_kbuf`` (none for
+        keyless maps): the raw value bytes, or None when the kernel says ENOENT."""
         a = self._attr
         a.map_fd = self.fd
-        ctypes.memmove(self._kbuf, kraw, self.key_size)
-        a.key = ctypes.addressof(self._kbuf)
+        a.key = ctypes.addressof(self._kbuf) if self.key_size else 0
         a.value = ctypes.addressof(self._vbuf)
-        a.flags = 0
-        err = sc.bpf_errno(Cmd.MAP_LOOKUP_ELEM, a)
+        a.flags = flags
+        err = sc.bpf_errno(cmd, a)
         if err == errno.ENOENT:
             return None
         if err:
-            raise sc.raise_errno(Cmd.MAP_LOOKUP_ELEM, err, self._objname())
+            raise sc.raise_errno(cmd, err, self._objname())
         return self._vbuf.raw[: self._vbuf_size]
 
     def clear(self) -> None:
