@@ -259,15 +259,8 @@ def cmd_trace_pipe(a: argparse.Namespace) -> int:
 
 
 def cmd_cleanup(a: argparse.Namespace) -> int:
-    import importlib
-
     from . import cleanup
-    for mod in ("bpfkit.attach.net", "bpfkit.attach.perf"):
-        try:
-            importlib.import_module(mod)  # registers the cleaners of its record kinds
-        except ImportError:
-            pass
-    stale = cleanup.stale()
+    stale = cleanup.stale()  # cleanup_stale imports each record's module for its cleaner
     removed = cleanup.cleanup_stale()
     if a.json:
         emit_json({"stale": len(stale), "removed": [r.kind for r in removed]})
