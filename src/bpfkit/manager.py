@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._consts import ProgramType
 from .errors import AttachError, BpfkitError, KernelError, LoadError, VerifierError
 
 __all__ = ["Manager", "Probe", "MapOptions", "ProbeStatus", "OneOf", "AllOf", "BestEffort"]
@@ -252,10 +253,9 @@ class Manager:
 
     def _attach_one(self, prog: Any, p: Probe) -> Any:
         kw = p.attach_kwargs()
-        if p.skip_loopback and kw.get("ifname") in ("lo", None) and \
-                prog.type.name in ("XDP", "SCHED_CLS"):
-            if kw.get("ifname") == "lo":
-                raise AttachError("skip_loopback: not attaching to lo")
+        if p.skip_loopback and kw.get("ifname") == "lo" and \
+                int(prog.type) in (ProgramType.XDP, ProgramType.SCHED_CLS):
+            raise AttachError("skip_loopback: not attaching to lo")
         return prog.attach(**kw)
 
     def start(self) -> Manager:
