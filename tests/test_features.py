@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import platform
 
@@ -9,7 +10,7 @@ import pytest
 
 from bpfkit._consts import AttachType, HelperId, LinkType, MapType, ProgramType
 from bpfkit.attach import features as ft
-from bpfkit.errors import MissingFeature
+from bpfkit.errors import KernelError, MissingFeature
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="feature probes load programs: root")
 
@@ -50,11 +51,26 @@ def test_unknown_program_and_map_type() -> None:
                                 MapType.LRU_HASH, MapType.LPM_TRIE, MapType.RINGBUF,
                                 MapType.STACK_TRACE, MapType.QUEUE, MapType.BLOOM_FILTER,
                                 MapType.TASK_STORAGE, MapType.SK_STORAGE,
-                                MapType.ARRAY_OF_MAPS, MapType.USER_RINGBUF, MapType.ARENA,
+                                MapType.ARRAY_OF_MAPS, MapType.USER_RINGBUF,
                                 MapType.CGROUP_STORAGE, MapType.STRUCT_OPS])
 def test_map_types(mt: MapType) -> None:
     f = ft.has_map_type(mt)
     assert f.supported, f.reason
+
+
+def test_arena_probe_agrees_with_map_create() -> None:
+    """ARENA maps are allowed on some 6.18 builds and refused (EPERM) on others: the probe's
+    verdict must be what Map.create then does, whichever way this kernel answers."""
+    from bpfkit import Map
+    from bpfkit._consts import BPF_F_MMAPABLE
+    f = ft.has_map_type(MapType.ARENA)
+    try:
+        with Map.create(MapType.ARENA, 0, 0, 1, flags=BPF_F_MMAPABLE) as a:
+            created = a.info().type == MapType.ARENA
+    except KernelError as e:
+        created = False
+        assert not f.supported and errno.errorcode[e.errno] in f.reason, (f, e)
+    assert bool(f.supported) == created, f
 
 
 def test_tracing_is_answered_per_attach_type() -> None:
