@@ -311,9 +311,9 @@ def test_profile_names_the_hot_function(burner: Path, tmp_path: Path) -> None:
     with subprocess.Popen([str(burner), "6"]) as b:
         try:
             time.sleep(0.2)
-            out = run_tool("profile", "-p", str(b.pid), "-F", "199", "--duration", "1.5",
+            out = run_tool("profile", "-p", str(b.pid), "-F", "199", "1.5",
                            "--json", "--svg", str(svg)).stdout
-            folded = run_tool("profile", "-p", str(b.pid), "-F", "199", "--duration", "1",
+            folded = run_tool("profile", "-p", str(b.pid), "-F", "199", "1",
                               "--folded").stdout
         finally:
             b.kill()
