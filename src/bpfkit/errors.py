@@ -68,7 +68,8 @@ class NotSupported(KernelError):
 
 
 class NotFound(KernelError):
-    """ENOENT: no such element, id, pin path, tracepoint or symbol."""
+    """ENOENT (or ESRCH, as libbpf for a missing BTF attach target): no such element, id,
+    pin path, tracepoint or symbol."""
 
 
 class VerifierError(KernelError):
