@@ -88,7 +88,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -97,6 +96,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..cleanup import interrupt_on_term
 from ..errors import BpfkitError
 from ..manager import Manager, OneOf, Probe, ProbeStatus
 
@@ -586,13 +586,8 @@ class Tool:
         self._mono_off = _mono_to_epoch()
         self._t0 = time.time()
         stop = {"now": False}
-
-        def on_term(signum: int, frame: Any) -> None:
-            stop["now"] = True
-
-        old = signal.signal(signal.SIGTERM, on_term)
         try:
-            with self.manager(args) as m:
+            with interrupt_on_term(), self.manager(args) as m:
                 self.verbose(m, args)
                 self.started(m, args)
                 hdr = self.header(args)
@@ -603,8 +598,6 @@ class Tool:
                 return self.loop(m, args, stop)
         except KeyboardInterrupt:
             return 0
-        finally:
-            signal.signal(signal.SIGTERM, old)
 
     def loop(self, m: Manager, args: argparse.Namespace, stop: dict[str, bool]) -> int:
         duration = getattr(args, "duration", 0.0) or 0.0
