@@ -24,8 +24,15 @@ from typing import Any
 
 from ..errors import BpfkitError
 from ..manager import Manager, MapOptions, Probe
-from .base import (TRACE_OPTIONS, Column, CompanionManager, Tool, object_path,
-                   positive_float, positive_int)
+from .base import (
+    TRACE_OPTIONS,
+    Column,
+    CompanionManager,
+    Tool,
+    object_path,
+    positive_float,
+    positive_int,
+)
 
 MAPS = ("counts", "comm_filter", "filter_cfg")
 PIN_PROGS = {"exit": ("prog", "link"), "enter": ("prog_enter", "link_enter")}
@@ -196,7 +203,7 @@ class SysCount(Tool):
             return
         probes = self.probes(args)
         try:
-            for role, p in zip(("exit", "enter"), probes):
+            for role, p in zip(("exit", "enter"), probes, strict=False):
                 prog = m.program(m.chosen(p.program) or "")
                 prog_pin, link_pin = PIN_PROGS[role]
                 prog.pin(os.path.join(args.pin, prog_pin))
