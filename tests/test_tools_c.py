@@ -202,3 +202,70 @@ def test_statsnoop_paths_and_errors_match_bpftrace(tmp_path: Any) -> None:
     assert recs[1]["error"] == "ENOENT" and recs[-1]["call"] == "statfs"
     seen = [ln for ln in oracle if tag in ln or ln == str(tmp_path)]
     assert seen == [x["path"] for x in recs], oracle
+
+
+# --------------------------------------------------------------------------- syncsnoop
+
+
+def test_syncsnoop_calls_match_bpftrace(tmp_path: Any) -> None:
+    import mmap
+    me = os.getpid()
+    script = (f'tracepoint:syscalls:sys_enter_sync*,tracepoint:syscalls:sys_enter_fsync,'
+              f'tracepoint:syscalls:sys_enter_fdatasync,tracepoint:syscalls:sys_enter_msync '
+              f'/pid == {me}/ {{ printf("%s\\n", probe); }}')
+
+    def trigger() -> None:
+        with open(tmp_path / "f", "wb+") as f:
+            f.write(b"x" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+            os.fdatasync(f.fileno())
+            os.sync()
+            m = mmap.mmap(f.fileno(), 4096)
+            m[0:1] = b"y"
+            m.flush()  # msync
+            m.close()
+            fd = f.fileno()
+        time.sleep(0.3)
+        calls.append(fd)
+
+    calls: list[int] = []
+    r, oracle = with_oracle(script, ["syncsnoop", "--json", "--duration", "3", "-p", str(me)],
+                            trigger)
+    recs = r.records()
+    assert [x["call"] for x in recs] == ["fsync", "fdatasync", "sync", "msync"], r.out
+    assert recs[0]["fd"] == calls[0] and recs[2]["fd"] is None
+    assert [ln.rsplit("sys_enter_", 1)[1] for ln in oracle] == [x["call"] for x in recs]
+
+
+# --------------------------------------------------------------------------- capable
+
+
+def test_capable_allow_and_deny_match_bpftrace() -> None:
+    comm = _uniq("bkcap")
+    f = f"/dev/shm/{comm}"  # reachable by uid 65534 (pytest's tmp_path is not)
+    with open(f, "w"):
+        pass
+    body = (f"os.chown({str(f)!r}, 65534, -1)\n"   # root: CAP_CHOWN allowed
+            "os.setresuid(65534, 65534, 65534)\n"
+            f"try:\n    os.chown({str(f)!r}, 0, -1)\nexcept PermissionError:\n"
+            "    print('denied')\n")
+    script = (f'tracepoint:capability:cap_capable /comm == "{comm}"/ '
+              '{ printf("%d %d\\n", args->cap, args->ret); }')
+    out: list[str] = []
+
+    def trigger() -> None:
+        out.append(subprocess.run(_renamed(comm, body), capture_output=True, text=True,
+                                  check=True).stdout)
+        time.sleep(0.3)
+
+    r, oracle = with_oracle(script, ["capable", "--json", "--duration", "3", "-c", comm],
+                            trigger)
+    os.unlink(f)
+    assert out == ["denied\n"]
+    recs = [x for x in r.records() if x["comm"] == comm]
+    chown = [x for x in recs if x["name"] == "CAP_CHOWN"]
+    assert [x["verdict"] for x in chown] == ["allow", "deny"], recs
+    assert chown[0]["uid"] == 0 and chown[1]["uid"] == 65534
+    assert [(x["cap"], x["ret"]) for x in recs] == [
+        tuple(int(v) for v in ln.split()) for ln in oracle], oracle

@@ -29,6 +29,8 @@ TOOL_MODULES: dict[str, tuple[str, str]] = {
     "hookcost": ("hookcost", "what each kind of hook costs per event on this kernel"),
     "killsnoop": ("killsnoop", "trace signals sent with kill(): sender, signal, target, result"),
     "statsnoop": ("statsnoop", "trace stat() calls: process, path, result"),
+    "syncsnoop": ("syncsnoop", "trace sync(), fsync() and other flushes to storage"),
+    "capable": ("capable", "trace security capability checks: capability, process, verdict"),
     "exitsnoop": ("exitsnoop", "trace process exits: age, exit code or terminating signal"),
 }
 
