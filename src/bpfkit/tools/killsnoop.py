@@ -24,7 +24,7 @@ def _signum(text: str) -> int:
         return int(text)
     name = text.upper()
     try:
-        return int(signal.Signals(name if name.startswith("SIG") else "SIG" + name))
+        return int(signal.Signals[name if name.startswith("SIG") else "SIG" + name])
     except KeyError:
         raise argparse.ArgumentTypeError(f"unknown signal {text!r}") from None
 
