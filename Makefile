@@ -1,7 +1,7 @@
 # The two set-up commands: `make demo` and `make test` (see README.md).
 PY := .venv/bin/python
 
-.PHONY: setup demo test test-kernels lint bench clean
+.PHONY: setup demo test test-kernels lint bench dist clean
 
 setup:
 	@./scripts/setup.sh
@@ -26,5 +26,9 @@ lint: setup
 bench: setup
 	@$(PY) bench/maps.py
 
+# Reproducible sdist and wheel in dist/ (same bytes from the same tree: scripts/dist.py).
+dist: setup
+	@$(PY) scripts/dist.py --outdir dist
+
 clean:
-	rm -rf build tests/.build
+	rm -rf build dist tests/.build
