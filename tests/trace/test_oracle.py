@@ -79,6 +79,18 @@ ONE_LINERS = [
     ("multi_probe_block", "tracepoint:syscalls:sys_enter_getppid,"
                           f"tracepoint:syscalls:sys_enter_close {F} {{ @[probe] = count(); }}"),
     ("wildcard_tp", f"tracepoint:syscalls:sys_enter_open* {F} {{ @[probe] = count(); }}"),
+    ("uprobe_args", "uprobe:{wl}:bk_add { @[arg0, arg1] = count(); }"),
+    ("uretprobe_hist", "uretprobe:{wl}:bk_square { @ = hist(retval); }"),
+    ("uretprobe_str", "uretprobe:{wl}:bk_name { @[str(retval)] = count(); }"),
+    ("uprobe_wildcard", "uprobe:{wl}:bk_* { @[probe] = count(); }"),
+    ("uprobe_printf", 'uprobe:{wl}:bk_square { printf("sq %d\\n", arg0); }'),
+    ("curtask_btf", f"tracepoint:syscalls:sys_enter_getppid {F} "
+                    "{ @[curtask->real_parent->pid == curtask->parent->tgid, curtask->comm, "
+                    "curtask->pid == tid] = count(); }"),
+    ("kstack", f"tracepoint:syscalls:sys_enter_getppid {F} {{ @[kstack] = count(); }}"),
+    ("kstack_limit", f"tracepoint:syscalls:sys_enter_getppid {F} {{ @[kstack(2)] = count(); }}"),
+    ("ksym_kaddr", f"tracepoint:syscalls:sys_enter_getppid {F} "
+                   '{ @[ksym(kaddr("vfs_read"))] = count(); }'),
 ]
 
 

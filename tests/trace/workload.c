@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-__attribute__((noinline)) int bk_add(int a, int b) { return a + b; }
-__attribute__((noinline)) long bk_square(long x) { return x * x; }
-__attribute__((noinline)) const char *bk_name(int i) { return i % 2 ? "odd" : "even"; }
+__attribute__((noipa)) int bk_add(int a, int b) { return a + b; }
+__attribute__((noipa)) long bk_square(long x) { return x * x; }
+__attribute__((noipa)) const char *bk_name(int i) { return i % 2 ? "odd" : "even"; }
 
 int main(int argc, char **argv)
 {
@@ -31,5 +31,6 @@ int main(int argc, char **argv)
         write(-1, buf, i * 10);
         acc += strlen(bk_name(i));
     }
-    return (int)(acc & 0);
+    printf("acc %ld\n", acc);
+    return 0;
 }

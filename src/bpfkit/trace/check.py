@@ -28,6 +28,7 @@ from .types import (
     storable,
     str_t,
     tuple_t,
+    unify,
 )
 
 
@@ -228,21 +229,24 @@ class Checker:
         if mi is None:
             mi = self.maps[ref.name] = MapInfo(ref.name, key, value, ref.span)
             return mi
-        if (mi.key is None) != (key is None) or (key is not None and mi.key is not None and
-                                                 (key.kind, key.items, key.size) !=
-                                                 (mi.key.kind, mi.key.items, mi.key.size)):
-            if key is not None and mi.key is not None and key.kind == mi.key.kind == "str":
-                raise self.err(f"map {ref.name} has string keys of {mi.key.size} bytes, not "
-                               f"{key.size}", ref.span)
+        if (mi.key is None) != (key is None):
             raise self.err(f"map {ref.name} is keyed by {mi.key or 'nothing'}, not by "
                            f"{key or 'nothing'}", ref.span)
+        if key is not None and mi.key is not None:
+            k = unify(mi.key, key)
+            if k is None:
+                raise self.err(f"map {ref.name} is keyed by {mi.key}, not by {key}", ref.span)
+            mi.key = k
         if mi.value.kind != value.kind or (value.kind == "lhist" and
                                            value.params != mi.value.params):
             raise self.err(f"map {ref.name} holds {mi.value}, cannot also hold {value}",
                            ref.span)
-        if value.kind == "str" and value.size != mi.value.size:
-            raise self.err(f"map {ref.name} holds strings of {mi.value.size} bytes, not "
-                           f"{value.size}", ref.span)
+        if value.kind in ("str", "tuple", "int"):
+            v = unify(mi.value, value)
+            if v is None:
+                raise self.err(f"map {ref.name} holds {mi.value}, cannot also hold {value}",
+                               ref.span)
+            mi.value = v
         return mi
 
     def assign_map(self, st: A.AssignMap) -> None:
@@ -386,15 +390,17 @@ class Checker:
         if n in ("probe", "func"):
             if n == "func" and u.provider not in _REG_PROBES + ("kfunc", "kretfunc"):
                 raise self.err(f"func is not available in {u.provider} probes", e.span)
-            return str_t(STRLEN, u.name if n == "probe" else u.parts[-1])
+            text = u.name if n == "probe" else u.parts[-1]
+            return str_t(max(STRLEN, len(text.encode()) + 1), text)
         if n == "retval":
             if u.provider not in _RET_PROBES:
                 raise self.err("retval is only available in uretprobe/kretprobe/kretfunc "
                                "probes", e.span)
             return S64
         if re.fullmatch(r"arg\d+", n):
-            if u.provider not in _REG_PROBES:
-                raise self.err(f"{n} is only available in uprobe/kprobe/usdt probes"
+            if u.provider not in _REG_PROBES + ("rawtracepoint",):
+                raise self.err(f"{n} is only available in uprobe/kprobe/usdt/rawtracepoint "
+                               "probes"
                                + (" (use args->field in tracepoints)"
                                   if u.provider == "tracepoint" else ""), e.span)
             if int(n[3:]) > 5:
@@ -606,9 +612,9 @@ class Checker:
             return Type("inet", 24)
         if n in ("kstack", "ustack"):
             want(0, 1)
-            if args:
-                const(0)
-            return Type("kstack") if n == "kstack" else Type("ustack", 16)
+            limit = (max(1, min(const(0), 127)),) if args else ()
+            return Type("kstack", params=limit) if n == "kstack" else \
+                Type("ustack", 16, params=limit)
         if n in ("uptr", "kptr"):
             want(1, 1)
             t = integer(0)

@@ -91,7 +91,7 @@ class Program:
         self.start_ns = start_ns
         self.params = params
         self.cpid = cpid
-        self.uses_stacks = False
+        self.stack_depths: set[int] = set()  # one STACK_TRACE map per depth, as bpftrace
 
     def event(self, ev: Event) -> int:
         self.events.append(ev)
@@ -398,7 +398,8 @@ class Gen:
             self.simple_event(Event(n, map=a.name))
         elif n == "exit":
             self.simple_event(Event("exit"))
-            self.emit(asm.ja("out"))
+            # A conditional jump, so code after exit() stays reachable for check_cfg.
+            self.emit(asm.mov64_imm(R0, 0), asm.jmp_imm(asm.JEQ, R0, 0, "out"))
         elif n == "time":
             a0 = e.args[0] if e.args else None
             self.simple_event(Event("time", a0.value if isinstance(a0, A.Str)
@@ -568,15 +569,19 @@ class Gen:
             self.emit(asm.mov64_reg(R0, R9))
         elif n == "kstack":
             self.stack(False)
+        elif n.startswith("arg") and self.unit.provider == "rawtracepoint":
+            self.emit(asm.ldx_mem(asm.BPF_DW, R0, R9, 8 * int(n[3:])))
         elif n in PT_REGS:
             self.emit(asm.ldx_mem(asm.BPF_DW, R0, R9, PT_REGS[n]))
         else:
             raise self.err(f"{n} is not a number", e.span)
 
-    def stack(self, user: bool) -> None:
-        self.p.uses_stacks = True
+    def stack(self, user: bool, t: Type | None = None) -> None:
+        """R0 = get_stackid() into the stack map of t's depth (the kernel truncates)."""
+        depth = t.params[0] if t is not None and t.params else 127
+        self.p.stack_depths.add(depth)
         self.emit(asm.mov64_reg(R1, R9))
-        self.map_fd(R2, "__stacks")
+        self.map_fd(R2, f"__stacks{depth}")
         self.emit(asm.mov64_imm(R3, BPF_F_USER_STACK if user else 0))
         self.call("get_stackid")
 
@@ -587,7 +592,7 @@ class Gen:
         elif n == "kaddr":
             self.imm(R0, e.value)  # type: ignore[attr-defined]
         elif n == "kstack":
-            self.stack(False)
+            self.stack(False, e.type)
         else:
             raise self.err(f"{n}() is not a number", e.span)
 
@@ -750,8 +755,8 @@ class Gen:
         else:
             raise self.err(f"cannot store {t} here", e.span)
 
-    def ustack(self, off: int) -> None:
-        self.stack(True)
+    def ustack(self, off: int, t: Type | None = None) -> None:
+        self.stack(True, t)
         self.emit(stx(asm.BPF_DW, FP, off, R0))
         self.call("get_current_pid_tgid")
         self.emit(asm.alu64_imm(asm.RSH, R0, 32), stx(asm.BPF_DW, FP, off + 8, R0))
@@ -810,7 +815,7 @@ class Gen:
             self.call("get_current_pid_tgid")
             self.emit(asm.alu64_imm(asm.RSH, R0, 32), stx(asm.BPF_DW, FP, off + 8, R0))
         elif n == "ustack":
-            self.ustack(off)
+            self.ustack(off, e.type)
         elif n == "ntop":
             args = e.args
             addr = args[-1]

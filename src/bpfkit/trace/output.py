@@ -19,7 +19,7 @@ from .check import format_specs
 from .codegen import MapLayout
 from .types import Type
 
-Symbolizer = Callable[[str, Any], str]
+Symbolizer = Callable[[str, Any, int], str]
 
 
 def _i64(b: bytes, off: int, signed: bool) -> int:
@@ -52,14 +52,14 @@ class Formatter:
     """Turns decoded values into bpftrace's text; symbols come from ``symbolize``."""
 
     def __init__(self, symbolize: Symbolizer | None = None) -> None:
-        self.symbolize = symbolize or (lambda kind, v: str(v))
+        self.symbolize = symbolize or (lambda kind, v, limit: str(v))
 
     def value(self, t: Type, v: Any, in_key: bool = False) -> str:
         k = t.kind
         if k == "tuple":
             return ", ".join(self.value(i, x, in_key) for i, x in zip(t.items, v, strict=True))
         if k in ("ksym", "usym", "kstack", "ustack"):
-            return self.symbolize(k, v)
+            return self.symbolize(k, v, t.params[0] if t.params else 127)
         return str(v)
 
     def printf(self, fmt: str, types: list[Type], values: list[Any]) -> str:

@@ -201,7 +201,7 @@ class Tracer:
             self.out.write(text)
         self.out.flush()
 
-    def _symbolize(self, kind: str, v: Any) -> str:
+    def _symbolize(self, kind: str, v: Any, limit: int = 127) -> str:
         from .. import symbolize as sy
         if kind == "ksym":
             return sy.ksymname(int(v)) if v else "0x0"
@@ -210,19 +210,31 @@ class Tracer:
             s = sy.usym(addr, pid, show_offset=False)
             return s if s != "[unknown]" else f"0x{addr:x}"
         if kind in ("kstack", "ustack"):
-            st = self.maps.get("__stacks")
+            st = self.maps.get(f"__stacks{limit}")
             if st is None:
                 return ""
             stm = sy.StackTraceMap(st)
             sid = v if kind == "kstack" else v[0]
             if sid >= 1 << 63:
                 return "\n"
-            if kind == "kstack":
-                frames = [sy.ksym(a, True) for a in stm.stack(sid)]
-            else:
-                frames = [sy.usym(a, v[1], True) for a in stm.stack(sid)]
-            return "\n" + "".join(f"        {f}\n" for f in frames)
+            frames = [self._frame(kind, a, v) for a in stm.stack(sid)]
+            return "\n" + "".join(f"    {f}\n" for f in frames)
         return str(v)
+
+    def _frame(self, kind: str, addr: int, v: Any) -> str:
+        """One stack frame as bpftrace prints it: ``name+decimal offset``, else hex."""
+        from .. import symbolize as sy
+        sym: Any = None
+        if kind == "kstack":
+            sym = sy.kernel_symbols().resolve(addr)
+        else:
+            try:
+                sym = sy.ProcessSymbols(v[1]).resolve(addr)
+            except BpfkitError:
+                sym = None
+        if sym is None:
+            return f"0x{addr:x}"
+        return f"{sym.name}+{sym.offset}" if sym.offset else sym.name
 
     # ----------------------------------------------------------------- building
     def compile(self) -> Checked:
@@ -234,10 +246,10 @@ class Tracer:
                                            name="bt_events")
         self.maps["__lost"] = Map.create(MapType.ARRAY, key_size=4, value_size=8,
                                          max_entries=1, name="bt_lost")
-        if prog.uses_stacks:
-            self.maps["__stacks"] = Map.create(MapType.STACK_TRACE, key_size=4,
-                                               value_size=127 * 8, max_entries=4096,
-                                               name="bt_stacks")
+        for depth in sorted(prog.stack_depths):
+            self.maps[f"__stacks{depth}"] = Map.create(
+                MapType.STACK_TRACE, key_size=4, value_size=depth * 8, max_entries=4096,
+                name=f"bt_stacks{depth}")
         for name, lay in prog.layouts.items():
             self.maps[name] = Map.create(MapType.HASH, key_size=lay.key_size,
                                          value_size=lay.value_size, max_entries=4096,

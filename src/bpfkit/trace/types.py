@@ -93,3 +93,21 @@ def storable(t: Type) -> Type:
     if t.kind == "tuple":
         return tuple_t([storable(i) for i in t.items])
     return t
+
+
+def unify(a: Type, b: Type) -> Type | None:
+    """One type that holds values of both (strings widen to the longer), else None."""
+    if a.kind != b.kind:
+        return None
+    if a.kind == "str":
+        return str_t(max(a.size, b.size))
+    if a.kind == "int":
+        return Type("int", 8, a.signed or b.signed)
+    if a.kind == "tuple":
+        if len(a.items) != len(b.items):
+            return None
+        items = [unify(x, y) for x, y in zip(a.items, b.items, strict=True)]
+        if any(i is None for i in items):
+            return None
+        return tuple_t([i for i in items if i is not None])
+    return a if a == b else None
