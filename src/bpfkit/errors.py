@@ -27,6 +27,10 @@ class BTFError(ParseError):
     """Malformed BTF or BTF.ext data, or a BTF query that cannot be answered."""
 
 
+class DwarfError(ParseError):
+    """Malformed or unsupported DWARF debug information (``.debug_*`` sections)."""
+
+
 class SpecError(BpfkitError):
     """An object file that parses but cannot describe a valid collection."""
 
@@ -68,7 +72,8 @@ class NotSupported(KernelError):
 
 
 class NotFound(KernelError):
-    """ENOENT: no such element, id, pin path, tracepoint or symbol."""
+    """ENOENT (or ESRCH, as libbpf for a missing BTF attach target): no such element, id,
+    pin path, tracepoint or symbol."""
 
 
 class VerifierError(KernelError):
