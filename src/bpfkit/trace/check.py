@@ -131,8 +131,8 @@ def tp_type(f: TpField, category: str) -> Type:
     ct = f.ctype.strip()
     if f.data_loc:
         return str_t(STRLEN)
-    if f.array and ("char" in ct):
-        return str_t(f.array)
+    if f.array and ("char" in ct or ct in ("u8", "__u8")):
+        return str_t(f.array)  # bytes: what str() and ntop() take
     if "*" in ct:
         return Type("ptr", 8, False, user=category == "syscalls",
                     value="char" if re.search(r"\bchar\s*\*$", ct) else None)
@@ -261,7 +261,10 @@ class Checker:
             if mi is not None and mi.value.kind not in ("int", "count", "sum"):
                 raise self.err(f"'{st.op}' on map {st.target.name} that holds {mi.value}",
                                st.span)
-            value = mi.value if mi is not None else S64
+            # bpftrace 0.17: @x++/@x-- make a signed map, @x += v takes v's signedness.
+            incdec = isinstance(st.value, A.Int) and \
+                self.source[st.value.span.start:st.value.span.end] in ("++", "--")
+            value = mi.value if mi is not None else (S64 if incdec else int_t(8, t.signed))
         else:
             value = t if t.kind in AGGREGATES else storable(t)
         mi = self.declare(st.target, key, value)
@@ -322,7 +325,7 @@ class Checker:
                 raise self.err(f"'{e.op}' needs an integer, not {t}", e.span)
             if e.op == "!":
                 return U64
-            return int_t(8, e.op == "-" or t.signed)
+            return int_t(8, True)  # bpftrace: -x and ~x are signed
         if isinstance(e, A.Ternary):
             c = self.expr(e.cond)
             if c.kind not in ("int", "ptr"):

@@ -69,7 +69,7 @@ class Formatter:
         def conv(m: re.Match[str]) -> str:
             spec = m.group(1)
             if spec == "%":
-                return "%"
+                return "%%"  # bpftrace 0.17 prints '%%' as it is
             t, v = next(it)
             c = spec[-1]
             flags = re.sub(r"(hh|h|ll|l|z|j|t)(?=[a-zA-Z]$)", "", spec)
@@ -212,7 +212,9 @@ def _avg(v: tuple[int, int]) -> int:
 def format_map_text(m: MapData, fmt: Formatter) -> str:
     info = m.layout.info
     if not m.entries:
-        return "\n"  # bpftrace 0.17 prints an empty map as a blank line
+        if info.key is None and m.kind in ("count", "sum", "int"):
+            return f"{m.name}: 0\n"  # bpftrace 0.17 creates keyless maps zeroed
+        return "\n"  # and prints an empty keyed map as a blank line
     out = []
     for key, v in m.sorted():
         name = m.name

@@ -325,8 +325,9 @@ class Tracer:
             for bp, _ in begin:
                 bp.test_run(context=bytes(8))
             rb.consume()
-            self._release_child()
-            self._loop(duration)
+            if not self.stop:  # exit() in BEGIN: END runs, the command never starts
+                self._release_child()
+                self._loop(duration)
             for link_ in self.links:
                 link_.close()
             self.links = []
