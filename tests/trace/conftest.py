@@ -58,3 +58,11 @@ def normalize(out: str) -> list[str]:
     """Lines to compare: the attach banner dropped, sorted (event order may differ)."""
     return sorted(ln for ln in out.splitlines() if not ln.startswith("Attaching ")
                   and "attached_probes" not in ln)
+
+
+def has_usdt(binary: object) -> bool:
+    """Whether the workload was built with <sys/sdt.h> (systemtap-sdt-dev) probes."""
+    from bpfkit.attach.usdt import parse_usdt_notes
+    from bpfkit.elf import ElfFile
+    with ElfFile.open(str(binary)) as elf:
+        return bool(parse_usdt_notes(elf, parse_args=False))

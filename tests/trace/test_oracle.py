@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import COMM, HERE, normalize, run_bpfkit, run_bpftrace
+from .conftest import COMM, HERE, has_usdt, normalize, run_bpfkit, run_bpftrace
 
 pytestmark = pytest.mark.requires_root
 
@@ -146,6 +146,9 @@ ONE_LINERS = [
                            f"tracepoint:syscalls:sys_enter_write {F} {{ @[2] = count(); }}"),
     ("uprobe_arg_filter", "uprobe:{wl}:bk_add /arg0 > 3/ { @[arg0] = count(); }"),
     ("uretprobe_sum", "uretprobe:{wl}:bk_add { @ = sum(retval); }"),
+    ("usdt_args", "usdt:{wl}:bkwl:round { @[arg0, arg1] = count(); }"),
+    ("usdt_str_arg", "usdt:{wl}:path { @[str(arg0)] = count(); }"),
+    ("usdt_wildcard", "usdt:{wl}:bkwl:* { @[probe] = count(); }"),
     ("uprobe_comm_pid", "uprobe:{wl}:bk_square { @[comm, pid == cpid] = count(); }"),
 ]
 
@@ -154,6 +157,8 @@ ONE_LINERS = [
 def test_one_liner(case: tuple, workload: object, noclang_path: str) -> None:
     name, prog = case[0], case[1]
     params = case[2] if len(case) > 2 else []
+    if prog.startswith("usdt:") and not has_usdt(workload):
+        pytest.skip("the workload has no USDT probes: <sys/sdt.h> (systemtap-sdt-dev) is missing")
     prog = prog.replace("{wl}", str(workload))
     cmd = f"{workload} {ROUNDS}"
     want = run_bpftrace(["-c", cmd, "-e", prog, *params])

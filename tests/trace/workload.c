@@ -11,6 +11,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
+#if __has_include(<sys/sdt.h>)
+#include <sys/sdt.h>
+#else
+#define DTRACE_PROBE2(p, n, a, b) do { } while (0)
+#define DTRACE_PROBE1(p, n, a) do { } while (0)
+#endif
 
 /* `tcp PORT`: one loopback connection to PORT, accepted and closed. */
 static void tcp_once(int port)
@@ -66,14 +72,20 @@ int main(int argc, char **argv)
         strcpy(path, "/nonexistent/bk_missing");
         fd = open(path, O_RDONLY);
         getppid();
+        DTRACE_PROBE2(bkwl, round, i, (long)i * 3);
+        DTRACE_PROBE1(bkwl, path, path);
         acc += bk_add(i, 1) + bk_square(i);
         write(-1, buf, i * 10);
         acc += strlen(bk_name(i));
     }
     if (argc > 3 && !strcmp(argv[2], "tcp"))
         tcp_once(atoi(argv[3]));
-    if (argc > 3 && !strcmp(argv[2], "spin"))
+    if (argc > 3 && !strcmp(argv[2], "spin")) {
+        struct timespec cpu;
         acc += bk_spin(atol(argv[3])) & 0;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+        printf("cpu_ms %ld\n", cpu.tv_sec * 1000 + cpu.tv_nsec / 1000000);
+    }
     printf("acc %ld\n", acc);
     return 0;
 }

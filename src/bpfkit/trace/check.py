@@ -91,6 +91,10 @@ class ProbeUnit:
     name: str  # the full attach point ('tracepoint:syscalls:sys_enter_read')
     fields: dict[str, TpField] = field(default_factory=dict)
     locals: dict[str, Type] = field(default_factory=dict)
+    # usdt: the location's argument specs (bpfkit.attach.usdt.UsdtArg) and file offsets
+    usdt_args: tuple[Any, ...] = ()
+    usdt_offset: int = 0
+    usdt_semaphore: int = 0
 
 
 @dataclass
@@ -406,6 +410,12 @@ class Checker:
                                "probes"
                                + (" (use args->field in tracepoints)"
                                   if u.provider == "tracepoint" else ""), e.span)
+            if u.provider == "usdt":
+                i = int(n[3:])
+                if i >= len(u.usdt_args):
+                    raise self.err(f"{n}: USDT probe {u.name} has {len(u.usdt_args)} "
+                                   "argument(s)", e.span)
+                return int_t(8, bool(u.usdt_args[i].signed))
             if int(n[3:]) > 5:
                 raise self.err(f"{n}: only arg0..arg5 are passed in registers", e.span)
             return U64

@@ -569,12 +569,30 @@ class Gen:
             self.emit(asm.mov64_reg(R0, R9))
         elif n == "kstack":
             self.stack(False)
+        elif n.startswith("arg") and self.unit.provider == "usdt":
+            self.usdt_arg(self.unit.usdt_args[int(n[3:])])
         elif n.startswith("arg") and self.unit.provider == "rawtracepoint":
             self.emit(asm.ldx_mem(asm.BPF_DW, R0, R9, 8 * int(n[3:])))
         elif n in PT_REGS:
             self.emit(asm.ldx_mem(asm.BPF_DW, R0, R9, PT_REGS[n]))
         else:
             raise self.err(f"{n} is not a number", e.span)
+
+    def usdt_arg(self, a: Any) -> None:
+        """R0 = a USDT argument: a constant, a register, or memory at register + offset."""
+        from ..attach.usdt import ARG_CONST, ARG_REG
+        if a.kind == ARG_CONST:
+            self.imm(R0, a.value)
+            return
+        self.emit(asm.ldx_mem(asm.BPF_DW, R0, R9, a.reg_off))
+        if a.kind != ARG_REG:
+            tmp = self.alloc(8)
+            self.emit(asm.mov64_reg(R3, R0), asm.alu64_imm(asm.ADD, R3, a.value))
+            self.fp_addr(R1, tmp)
+            self.emit(asm.mov64_imm(R2, a.size))
+            self.call("probe_read_user")
+            self.emit(asm.ldx_mem(asm.BPF_DW, R0, FP, tmp))
+        self.extend(a.size, a.signed)
 
     def stack(self, user: bool, t: Type | None = None) -> None:
         """R0 = get_stackid() into the stack map of t's depth (the kernel truncates)."""
