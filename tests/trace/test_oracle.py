@@ -89,6 +89,9 @@ ONE_LINERS = [
     ("curtask_btf", f"tracepoint:syscalls:sys_enter_getppid {F} "
                     "{ @[curtask->real_parent->pid == curtask->parent->tgid, curtask->comm, "
                     "curtask->pid == tid] = count(); }"),
+    ("curtask_nested", f"tracepoint:syscalls:sys_enter_getppid {F} "
+                       "{ @[curtask->mm->mmap_base > 0, curtask->signal->rlim[7].rlim_cur] "
+                       "= count(); @c[str(curtask->fs->pwd.dentry->d_name.name)] = count(); }"),
     ("kstack", f"tracepoint:syscalls:sys_enter_getppid {F} {{ @[kstack] = count(); }}"),
     ("kstack_limit", f"tracepoint:syscalls:sys_enter_getppid {F} {{ @[kstack(2)] = count(); }}"),
     ("ksym_kaddr", f"tracepoint:syscalls:sys_enter_getppid {F} "

@@ -95,6 +95,10 @@ class ProbeUnit:
     usdt_args: tuple[Any, ...] = ()
     usdt_offset: int = 0
     usdt_semaphore: int = 0
+    # kfunc/kretfunc: the function's BTF id and its parameters (name, BTF type id)
+    btf_id: int = 0
+    params: list[tuple[str, int]] = field(default_factory=list)
+    ret_type: int = 0
 
 
 @dataclass
@@ -169,9 +173,29 @@ class Checker:
                 raise self.err(f"unknown tracepoint {unit.parts[0]}:{unit.parts[1]} (see "
                                "`bpfkit trace -l 'tracepoint:*'`)", ap.span)
             unit.fields = {f.name: f for f in fields if not f.name.startswith("common_")}
+        if unit.provider in ("kfunc", "kretfunc"):
+            self.resolve_kfunc(unit)
         if unit.probe.predicate is not None:
             self.expr(unit.probe.predicate)
         self.block(unit.probe.body)
+
+    def resolve_kfunc(self, unit: ProbeUnit) -> None:
+        """The kernel function's BTF id and parameters (fentry/fexit read them as u64s)."""
+        from ..btf import Func, FuncProto
+        ap = unit.probe.attach_points[0]
+        btf = self.env.btf()
+        if btf is None:
+            raise self.err(f"{unit.provider} needs the kernel's BTF (/sys/kernel/btf/vmlinux)",
+                           ap.span)
+        name = unit.parts[-1]
+        ids = [i for i in btf.ids_by_name(name) if isinstance(btf.type(i), Func)]
+        if not ids:
+            raise self.err(f"no kernel function {name!r} in the kernel's BTF", ap.span)
+        unit.btf_id = ids[0]
+        proto = btf.type(btf.type(ids[0]).type)
+        assert isinstance(proto, FuncProto)
+        unit.params = [(p.name, p.type) for p in proto.params]
+        unit.ret_type = proto.return_type
 
     def block(self, stmts: list[A.Stmt]) -> None:
         for st in stmts:
@@ -348,8 +372,13 @@ class Checker:
             it = self.expr(e.index)
             if it.kind != "int":
                 raise self.err("an index must be an integer", e.index.span)
+            if t.kind == "ptr" and t.value == "array":
+                e.elem_size = t.params[0]  # type: ignore[attr-defined]
+                return self.btf_value(t.btf, e.span, t.user)
             if t.kind == "ptr":
-                return self.deref_type(t, e.span)
+                et = self.deref_type(t, e.span)
+                e.elem_size = et.size if et.kind == "int" else 8  # type: ignore[attr-defined]
+                return et
             raise self.err(f"cannot index {t}", e.span)
         if isinstance(e, A.Cast):
             t = self.expr(e.operand)
@@ -403,6 +432,9 @@ class Checker:
             if u.provider not in _RET_PROBES:
                 raise self.err("retval is only available in uretprobe/kretprobe/kretfunc "
                                "probes", e.span)
+            if u.provider == "kretfunc" and u.ret_type:
+                t = self.btf_value(u.ret_type, e.span, False)
+                return t if t.kind == "ptr" else int_t(8, t.signed)
             return S64
         if re.fullmatch(r"arg\d+", n):
             if u.provider not in _REG_PROBES + ("rawtracepoint",):
@@ -420,8 +452,9 @@ class Checker:
                 raise self.err(f"{n}: only arg0..arg5 are passed in registers", e.span)
             return U64
         if n == "args":
-            if u.provider != "tracepoint":
-                raise self.err("args is only available in tracepoint probes here", e.span)
+            if u.provider not in ("tracepoint", "kfunc", "kretfunc"):
+                raise self.err("args is only available in tracepoint and kfunc probes",
+                               e.span)
             return Type("args")
         if n == "curtask":
             return self.struct_ptr("task_struct", 1, e.span)
@@ -477,14 +510,26 @@ class Checker:
             et = btf.resolve_type(t.type)
             if isinstance(et, Int) and et.size == 1:
                 return Type("str", t.nelems, value=None)
-            raise self.err("arrays other than char[] cannot be read yet", span)
+            # Other arrays: their address; `[i]` picks an element (see Index).
+            return Type("ptr", 8, btf=btf.resolve(t.type), user=user, value="array",
+                        params=(btf.sizeof(t.type), t.nelems))
         if isinstance(t, (Struct, Union)):
-            raise self.err("a whole struct cannot be a value; read one of its fields", span)
+            # An embedded struct: its address, so that `.member` reads inside it.
+            return Type("ptr", 8, btf=btf.resolve(tid), user=user, value="embedded")
         return int_t(8)
 
     def field(self, e: A.Field) -> Type:
         base = self.expr(e.base)
         span = e.name_span or e.span
+        if base.kind == "args" and self.unit is not None and self.unit.params:
+            names = [n for n, _ in self.unit.params]
+            if e.name not in names:
+                raise self.err(f"{self.unit.parts[-1]}() has no parameter {e.name!r}"
+                               + suggest(e.name, names) + "; parameters: "
+                               + ", ".join(names), span)
+            t = self.btf_value(self.unit.params[names.index(e.name)][1], span, False)
+            e.offset = 8 * names.index(e.name)  # type: ignore[attr-defined]
+            return t if t.kind == "ptr" else int_t(8, t.signed) if t.kind == "int" else t
         if base.kind == "args":
             assert self.unit is not None
             f = self.unit.fields.get(e.name)

@@ -498,13 +498,13 @@ class Gen:
             self.field_scalar(e)
         elif isinstance(e, A.Index):
             et = e.type
-            size = et.size if et.kind == "int" else 8
             self.scalar(e.base)
             base = self.spill()
             self.scalar(e.index)
-            self.emit(asm.alu64_imm(asm.MUL, R0, size), asm.ldx_mem(asm.BPF_DW, R1, FP, base),
-                      asm.alu64_reg(asm.ADD, R0, R1))
-            self.deref(et, 0, e.base.type)
+            self.emit(asm.alu64_imm(asm.MUL, R0, e.elem_size),  # type: ignore[attr-defined]
+                      asm.ldx_mem(asm.BPF_DW, R1, FP, base), asm.alu64_reg(asm.ADD, R0, R1))
+            if not (et.kind == "ptr" and et.value == "embedded"):
+                self.deref(et, 0, e.base.type)
         elif isinstance(e, A.Cast):
             self.scalar(e.operand)
             if t.kind == "int":
@@ -573,6 +573,8 @@ class Gen:
             self.usdt_arg(self.unit.usdt_args[int(n[3:])])
         elif n.startswith("arg") and self.unit.provider == "rawtracepoint":
             self.emit(asm.ldx_mem(asm.BPF_DW, R0, R9, 8 * int(n[3:])))
+        elif n == "retval" and self.unit.provider == "kretfunc":
+            self.emit(asm.ldx_mem(asm.BPF_DW, R0, R9, 8 * len(self.unit.params)))
         elif n in PT_REGS:
             self.emit(asm.ldx_mem(asm.BPF_DW, R0, R9, PT_REGS[n]))
         else:
@@ -673,6 +675,11 @@ class Gen:
     def field_scalar(self, e: A.Field) -> None:
         bt = e.base.type
         t = e.type
+        if bt.kind == "args" and self.unit.params:  # fentry/fexit: u64 argument slots
+            self.emit(asm.ldx_mem(asm.BPF_DW, R0, R9, e.offset))  # type: ignore[attr-defined]
+            if t.kind == "int":
+                self.extend(t.size, t.signed)
+            return
         if bt.kind == "args":
             f = self.unit.fields[e.name]
             size = f.size if f.size in (1, 2, 4, 8) else 8
@@ -683,6 +690,9 @@ class Gen:
             return
         if bt.kind == "ptr":
             self.scalar(e.base)
+            if t.kind == "ptr" and t.value in ("embedded", "array"):  # the member's address
+                self.emit(asm.alu64_imm(asm.ADD, R0, e.offset))  # type: ignore[attr-defined]
+                return
             self.deref(t, e.offset, bt)  # type: ignore[attr-defined]
             return
         if bt.kind == "tuple":

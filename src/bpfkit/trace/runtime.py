@@ -200,7 +200,8 @@ def compile_program(source: str, env: Any = None, params: list[str] | None = Non
 _PROG_TYPES = {"tracepoint": "TRACEPOINT", "rawtracepoint": "RAW_TRACEPOINT",
                "uprobe": "KPROBE", "uretprobe": "KPROBE", "kprobe": "KPROBE",
                "kretprobe": "KPROBE", "profile": "PERF_EVENT", "interval": "PERF_EVENT",
-               "BEGIN": "RAW_TRACEPOINT", "END": "RAW_TRACEPOINT", "usdt": "KPROBE"}
+               "BEGIN": "RAW_TRACEPOINT", "END": "RAW_TRACEPOINT", "usdt": "KPROBE",
+               "kfunc": "TRACING", "kretfunc": "TRACING"}
 
 
 class Tracer:
@@ -298,8 +299,13 @@ class Tracer:
         insns = link(g.insns, fds)
         ptype = ProgramType[_PROG_TYPES[g.unit.provider]]
         pname = re.sub(r"\W", "_", g.unit.name)[:15]
+        kw: dict[str, Any] = {}
+        if g.unit.provider in ("kfunc", "kretfunc"):
+            from ..program import AttachType
+            kw = {"expected_attach_type": AttachType.TRACE_FENTRY if g.unit.provider == "kfunc"
+                  else AttachType.TRACE_FEXIT, "attach_btf_id": g.unit.btf_id}
         try:
-            return BpfProgram.load(ptype, insns, name=pname, license="GPL")
+            return BpfProgram.load(ptype, insns, name=pname, license="GPL", **kw)
         except VerifierError as e:
             span = _span_of(e.log, g.spans)
             raise TraceError(f"the verifier rejected the code generated for "
@@ -320,6 +326,8 @@ class Tracer:
                                      ref_ctr_offset=u.usdt_semaphore)]
         if p in ("kprobe", "kretprobe"):
             return [bp.attach_kprobe(u.parts[-1], retprobe=p == "kretprobe")]
+        if p in ("kfunc", "kretfunc"):
+            return [bp.attach_trace()]
         if p in ("profile", "interval"):
             from ..attach.cgroup import attach_perf_event
             from ..attach.perf import online_cpus
