@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..cleanup import interrupt_on_term
 from ..errors import BpfkitError
 from ..manager import Manager, OneOf, Probe
 
@@ -150,13 +150,8 @@ class Tool:
 
     def run(self, args: argparse.Namespace) -> int:
         stop = {"now": False}
-
-        def on_term(signum: int, frame: Any) -> None:
-            stop["now"] = True
-
-        old = signal.signal(signal.SIGTERM, on_term)
         try:
-            with self.manager(args) as m:
+            with interrupt_on_term(), self.manager(args) as m:
                 self.verbose(m, args)
                 self.started(m, args)
                 hdr = self.header(args)
@@ -169,8 +164,6 @@ class Tool:
                 return self.loop(m, args, stop)
         except KeyboardInterrupt:
             return 0
-        finally:
-            signal.signal(signal.SIGTERM, old)
 
     def loop(self, m: Manager, args: argparse.Namespace, stop: dict[str, bool]) -> int:
         end = time.monotonic() + args.duration if args.duration else None
