@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 import time
 
+from _summary import record
+
 from bpfkit import Map, MapType
 
 
@@ -39,6 +41,11 @@ def main() -> None:
     print(f"dump, batch lookup:       {n / t_batch:12,.0f} entries/s  ({t_batch:.2f} s)")
     print(f"dump, get_next_key+lookup:{n / t_single:12,.0f} entries/s  ({t_single:.2f} s)")
     print(f"ratio batch / per-key:    {t_single / t_batch:12.1f}x")
+    record("1M-entry map dump, batch vs per-key", n / t_batch, "entries/s",
+           peer="per-key lookups", peer_value=n / t_single, ratio=t_single / t_batch,
+           target=">= 10x", ok=t_single / t_batch >= 10)
+    record("1M-entry map dump, decoded entries/s", n / t_batch, "entries/s",
+           target=">= 3 M/s", ok=n / t_batch >= 3e6)
 
 
 if __name__ == "__main__":
