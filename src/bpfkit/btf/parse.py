@@ -147,7 +147,8 @@ class Spec:
         self._cache: list[BTFType | None] = []
         #: name offset of each own type, in id order (None once types were added/renamed)
         self._name_offs: array[int] | None = array("I")
-        self._name_col: tuple[bytes, frozenset[int]] | None = None  # see _name_column
+        self._name_col: bytes | None = None  # see _name_column
+        self._name_used: frozenset[int] | None = None  # see _name_set
         self._name_strs: dict[str, list[int]] | None = None
         self._strdict: dict[bytes, int] | None = None
         self._found: dict[str, list[int]] = {}
@@ -433,6 +434,7 @@ class Spec:
     def _mutated(self) -> None:
         self._name_offs = None
         self._name_col = None
+        self._name_used = None
         self._name_strs = None
         self._found = {}
 
@@ -444,7 +446,8 @@ class Spec:
         """A copy whose types can be changed without touching this Spec (shares the base)."""
         new = Spec.__new__(Spec)
         for attr in ("_base", "_byteorder", "_fmt", "_first", "_str_base", "_raw", "_offs",
-                     "_tend", "_strs", "_name_offs", "_name_col", "_name_strs", "_strdict"):
+                     "_tend", "_strs", "_name_offs", "_name_col", "_name_used", "_name_strs",
+                     "_strdict"):
             setattr(new, attr, getattr(self, attr))
         new._cache = [None if t is None else _copy.deepcopy(t) for t in self._cache]
         if new._name_strs is not None:
@@ -521,35 +524,47 @@ class Spec:
                         idx.setdefault(n, []).append(tid)
                 self._name_strs = idx
             return list(self._name_strs.get(name, ()))
-        col, used = self._name_column()
+        col = self._name_column()
         pat = name.encode("utf-8", "surrogateescape") + b"\0"
-        found: list[int] = []
+        starts: list[int] = []
+        tails: list[int] = []
         for buf, delta in self._string_chunks():
             p = buf.find(pat)
             while p >= 0:
-                # the string also occurs as the tail of longer names ("file" in "inode_file"):
-                # only offsets some type names are searched for in the column, where every
-                # aligned 4-byte match is one type
-                if p + delta in used:
-                    needle = struct.pack("=I", p + delta)  # the column's native order
-                    i = col.find(needle)
-                    while i >= 0:
-                        if not i & 3:
-                            found.append(self._first + (i >> 2))
-                        i = col.find(needle, i + 1)
+                # a whole string, or the tail of a longer one ("file" in "inode_file"): names
+                # normally point at whole strings, but BTF may share tails, so those count too
+                (starts if p == 0 or buf[p - 1] == 0 else tails).append(p + delta)
                 p = buf.find(pat, p + 1)
+        if len(tails) > 8:  # a common tail: keep only offsets some type is named by
+            used = self._name_set()
+            tails = [t for t in tails if t in used]
+        found: list[int] = []
+        for off in starts + tails:
+            # every type named by this offset: an aligned 4-byte match in the column
+            needle = struct.pack("=I", off)  # the column's native order
+            i = col.find(needle)
+            while i >= 0:
+                if not i & 3:
+                    found.append(self._first + (i >> 2))
+                i = col.find(needle, i + 1)
         if len(found) > 1:
             found = sorted(set(found))
         return found
 
-    def _name_column(self) -> tuple[bytes, frozenset[int]]:
-        """The name-offset column as bytes and the set of offsets in it (made once, at C
-        speed, on the first name look-up)."""
+    def _name_column(self) -> bytes:
+        """The name-offset column as bytes (made once, on the first name look-up)."""
         col = self._name_col
         if col is None:
             assert self._name_offs is not None
-            col = self._name_col = (self._name_offs.tobytes(), frozenset(self._name_offs))
+            col = self._name_col = self._name_offs.tobytes()
         return col
+
+    def _name_set(self) -> frozenset[int]:
+        """Every name offset in use (made once, only for names that are common tails)."""
+        if self._name_used is None:
+            assert self._name_offs is not None
+            self._name_used = frozenset(self._name_offs)
+        return self._name_used
 
     def ids_by_name(self, name: str, kind: KindArg = None) -> list[int]:
         """Ids of the types called ``name`` (optionally of one kind), base first, in id order."""
