@@ -488,7 +488,7 @@ class Map(FDObject):
         """All (key, value) pairs, with batch lookups where the kernel has them."""
         if self._can_batch():
             for keys, vals in self._decoded_batches():
-                yield from zip(keys, vals)
+                yield from zip(keys, vals, strict=True)
             return
         for k in self._raw_keys():
             raw = self._lookup_raw(k)
@@ -652,14 +652,14 @@ class Map(FDObject):
         """Every entry through batch lookups, decoded."""
         out: list[tuple[Any, Any]] = []
         for keys, vals in self._decoded_batches(chunk):
-            out.extend(zip(keys, vals))
+            out.extend(zip(keys, vals, strict=True))
         return out
 
     def lookup_and_delete_batch(self, chunk: int = 0) -> list[tuple[Any, Any]]:
         """Drain the map: read and delete every entry with batch operations."""
         out: list[tuple[Any, Any]] = []
         for keys, vals in self._decoded_batches(chunk, delete=True):
-            out.extend(zip(keys, vals))
+            out.extend(zip(keys, vals, strict=True))
         return out
 
     def update_batch(self, items: Iterable[tuple[Any, Any]] | dict[Any, Any],
