@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-COMM = "bktrace_wl"
+# Unique per test session: other sessions (other worktrees, CI) run the same workload at
+# the same time, and a comm filter must not count their syscalls.
+COMM = f"bkwl_{os.getpid():x}"[:15]
 
 
 @pytest.fixture(scope="session")

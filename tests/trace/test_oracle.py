@@ -181,7 +181,8 @@ SCRIPT_ARGS = {"tcpstates": (["3", "tcp", "41734"], ["41734"])}
 def test_script(script: Path, workload: object, noclang_path: str, tmp_path: Path) -> None:
     wl_args, params = SCRIPT_ARGS.get(script.stem, ([str(ROUNDS)], []))
     prog = tmp_path / script.name
-    prog.write_text(script.read_text().replace("{wl}", str(workload)))
+    prog.write_text(script.read_text().replace("{wl}", str(workload))
+                    .replace("bktrace_wl", COMM))
     cmd = " ".join([str(workload), *wl_args])
     want = run_bpftrace(["-c", cmd, str(prog), *params])
     assert want.returncode == 0, want.stderr
