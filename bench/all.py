@@ -19,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 # script, arguments: the order the table shows them in
 SCRIPTS = [("startup", []), ("load", []), ("btf", []), ("ringbuf", []), ("perfbuf", []),
-           ("maps", [])]
+           ("maps", []), ("trace", [])]
 
 
 def fmt(v: float | None, unit: str = "") -> str:

@@ -14,6 +14,7 @@ Conventions that keep the verifier happy and the generator simple:
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -209,17 +210,22 @@ class Gen:
         elif isinstance(st, A.AssignMap):
             self.assign_map(st)
         elif isinstance(st, A.If):
-            other, end = self.new_label("else"), self.new_label("endif")
-            self.scalar(st.cond)
-            self.emit(asm.jmp_imm(asm.JEQ, R0, 0, other))
-            self.block(st.then)
-            self.emit(asm.ja(end))
-            self.label(other)
-            self.block(st.other)
-            self.label(end)
+            self.branch(st.cond, lambda: self.block(st.then), lambda: self.block(st.other))
         elif isinstance(st, A.Unroll):
             for _ in range(st.count):
                 self.block(st.body)
+
+    def branch(self, cond: A.Expr, then: Callable[[], None],
+               other: Callable[[], None]) -> None:
+        """if (cond) then() else other(): forward jumps only."""
+        else_, end = self.new_label("else"), self.new_label("endif")
+        self.scalar(cond)
+        self.emit(asm.jmp_imm(asm.JEQ, R0, 0, else_))
+        then()
+        self.emit(asm.ja(end))
+        self.label(else_)
+        other()
+        self.label(end)
 
     # ----------------------------------------------------------------- maps
     def key(self, ref: A.MapRef, extra: int = 0) -> int:
@@ -486,14 +492,7 @@ class Gen:
             elif e.op == "*":
                 self.deref(t, 0, e.operand.type)
         elif isinstance(e, A.Ternary):
-            other, end = self.new_label("else"), self.new_label("endt")
-            self.scalar(e.cond)
-            self.emit(asm.jmp_imm(asm.JEQ, R0, 0, other))
-            self.scalar(e.then)
-            self.emit(asm.ja(end))
-            self.label(other)
-            self.scalar(e.other)
-            self.label(end)
+            self.branch(e.cond, lambda: self.scalar(e.then), lambda: self.scalar(e.other))
         elif isinstance(e, A.Field):
             self.field_scalar(e)
         elif isinstance(e, A.Index):
@@ -765,14 +764,8 @@ class Gen:
             self.copy(R5, 0, off, min(size, self.p.layouts[e.name].value_size))
             self.label(miss)
         elif isinstance(e, A.Ternary):
-            other, end = self.new_label("else"), self.new_label("endt")
-            self.scalar(e.cond)
-            self.emit(asm.jmp_imm(asm.JEQ, R0, 0, other))
-            self.into(e.then, off, want)
-            self.emit(asm.ja(end))
-            self.label(other)
-            self.into(e.other, off, want)
-            self.label(end)
+            self.branch(e.cond, lambda: self.into(e.then, off, want),
+                        lambda: self.into(e.other, off, want))
         elif isinstance(e, A.Tuple):
             for item, it, o in zip(e.items, want.items, want.offsets(), strict=True):
                 self.into(item, off + o, it)

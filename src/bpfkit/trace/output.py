@@ -8,7 +8,6 @@ followed by a blank line.  JSON (``-f json``): one object a line, ``{"type": ...
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import struct
@@ -41,6 +40,7 @@ def decode(t: Type, b: bytes, off: int = 0) -> Any:
     if k in ("usym", "ustack"):
         return (_i64(b, off, False), _i64(b, off + 8, False))
     if k == "inet":
+        import ipaddress  # only programs that call ntop() pay for it
         af = _i64(b, off, False)
         if af == 10:
             return str(ipaddress.IPv6Address(bytes(b[off + 8:off + 24])))
@@ -144,12 +144,9 @@ def hist_rows(buckets: dict[int, int], value: Type) -> list[Row]:
 
 
 def hist_text(rows: list[Row]) -> str:
-    top = max((c for _, c, _, _ in rows), default=0)
-    out = []
-    for label, c, _, _ in rows:
-        bar = "@" * int(c / top * 52) if top else ""
-        out.append(f"{label:<16}{c:>8} |{bar:<52}|\n")
-    return "".join(out)
+    from ..histogram import format_bpftrace_rows
+    text = format_bpftrace_rows((label, c) for label, c, _, _ in rows)
+    return text + "\n" if text else ""
 
 
 class MapData:

@@ -203,16 +203,19 @@ class Parser:
         if self.depth > MAX_DEPTH:
             raise self.error("expression nested too deeply", self.peek())
         try:
-            cond = self.binary(0)
-            if self.is_op("?"):
-                self.take()
-                then = self.expr()
-                self.expect(":")
-                other = self.expr()
-                return A.Ternary(Span(cond.span.start, other.span.end), cond, then, other)
-            return cond
+            return self._ternary_rest(self.binary(0))
         finally:
             self.depth -= 1
+
+    def _ternary_rest(self, cond: A.Expr) -> A.Expr:
+        """``cond ? a : b`` when a '?' follows, else ``cond`` itself."""
+        if not self.is_op("?"):
+            return cond
+        self.take()
+        then = self.expr()
+        self.expect(":")
+        other = self.expr()
+        return A.Ternary(Span(cond.span.start, other.span.end), cond, then, other)
 
     def _pred_end(self, tok: Token) -> bool:
         return self.in_pred and tok.value == "/" and \
@@ -240,14 +243,7 @@ class Parser:
 
     def binary_rest(self, left: A.Expr) -> A.Expr:
         """Continue a binary expression whose first operand is already parsed."""
-        left = self._climb(left, 0)
-        if self.is_op("?"):
-            self.take()
-            then = self.expr()
-            self.expect(":")
-            other = self.expr()
-            return A.Ternary(Span(left.span.start, other.span.end), left, then, other)
-        return left
+        return self._ternary_rest(self._climb(left, 0))
 
     def unary(self) -> A.Expr:
         t = self.peek()

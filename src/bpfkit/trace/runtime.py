@@ -404,6 +404,9 @@ class Tracer:
         for m in self.maps.values():
             m.close()
         self.links, self.programs, self.maps = [], [], {}
+        if self.gate >= 0:
+            os.close(self.gate)
+            self.gate = -1
         if self.child:
             try:
                 os.kill(self.child, signal.SIGTERM)
