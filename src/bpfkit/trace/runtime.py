@@ -562,6 +562,12 @@ def list_probes(pattern: str, env: SystemEnv | None = None,
                 write(f"{kind}:{binary}:{f}")
                 n += 1
         return n
+    if pattern.startswith(("kprobe:", "kretprobe:", "kfunc:", "kretfunc:")):
+        kind, funcs = pattern.split(":", 1)
+        for f in env.kernel_functions(funcs or "*"):
+            write(f"{kind}:{f}")
+            n += 1
+        return n
     for cat, ev in env.tracepoints():
         full = f"tracepoint:{cat}:{ev}"
         if fnmatch.fnmatchcase(full, pattern) or fnmatch.fnmatchcase(f"{cat}:{ev}", pattern):
