@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -97,3 +100,52 @@ def test_run_reports_ring_and_perf_losses_exactly(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=300)
     assert t.returncode == 0, t.stderr[-2000:]
     assert " events lost — ring buffer events: " in t.stdout, t.stdout[-1000:]
+
+
+OPENS = textwrap.dedent("""
+    import os, sys
+    sys.stdin.readline()                     # wait until the tool is attached
+    path = "/nonexistent-bpfkit-flood"
+    for _ in range(int(sys.argv[1])):
+        try:
+            os.open(path, os.O_RDONLY, dir_fd=4242)
+        except OSError:
+            pass
+""")
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_opensnoop_flood_printed_plus_lost_is_what_was_opened(as_json: bool) -> None:
+    """100,000 opens by one process: opensnoop prints some and counts the rest (its BPF
+    code counts failed ring buffer reserves), never fewer in total."""
+    n = 100_000
+    work = subprocess.Popen([sys.executable, "-c", OPENS, str(n)], stdin=subprocess.PIPE,
+                            text=True)
+    tool = subprocess.Popen([BPFKIT, "opensnoop", "-p", str(work.pid),
+                             *(["--json"] if as_json else [])],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert tool.stderr is not None and work.stdin is not None
+        while "attached" not in (line := tool.stderr.readline()):
+            assert line, "opensnoop exited before attaching"
+        work.stdin.write("go\n")
+        work.stdin.close()
+        assert work.wait(timeout=120) == 0
+        time.sleep(1.0)
+        tool.send_signal(signal.SIGINT)
+        out, err = tool.communicate(timeout=60)
+    finally:
+        for p in (work, tool):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert tool.returncode == 0, err
+    if as_json:
+        printed = sum(1 for x in out.splitlines()
+                      if x.startswith("{") and json.loads(x)["path"].endswith("flood"))
+        (lost,) = [json.loads(x)["lost"] for x in err.splitlines() if '"lost"' in x]
+    else:
+        printed = sum(1 for x in out.splitlines() if x.endswith("/nonexistent-bpfkit-flood"))
+        lost = int(re.search(r"# (\d+) events lost", err).group(1))  # type: ignore[union-attr]
+    assert lost > 0 and printed > 0
+    assert printed + lost == n, (printed, lost)

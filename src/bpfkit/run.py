@@ -272,13 +272,15 @@ def _stream(m: Any, as_json: bool, duration: float, record: Sequence[str] | str 
         pipe = TracePipe()
         m._readers.append(pipe)
 
+    from .tools.base import write_line
+
     def emit(map_name: str):  # type: ignore[no-untyped-def]
         def cb(rec: Any) -> None:
             if as_json:
-                print(json.dumps({"type": "event", "map": map_name, "data": _jsonable(rec)}),
-                      flush=True)
+                write_line(json.dumps({"type": "event", "map": map_name,
+                                       "data": _jsonable(rec)}))
             else:
-                print(f"{map_name}: {_fmt_value(rec)}", flush=True)
+                write_line(f"{map_name}: {_fmt_value(rec)}")
         return cb
 
     child = subprocess.Popen(list(command)) if command else None
@@ -310,6 +312,9 @@ def _stream(m: Any, as_json: bool, duration: float, record: Sequence[str] | str 
             if child is not None and child.poll() is not None:
                 rc = child.returncode
                 break
+    except KeyboardInterrupt:
+        pass
+    try:  # what is already in the buffers is printed, not dropped, on Ctrl-C/SIGTERM
         for name, r in readers:
             r.poll(emit(name), timeout=0)
     except KeyboardInterrupt:
