@@ -473,6 +473,20 @@ class Map(FDObject):
             else:
                 yield k, bytes(v[:n])
 
+    def lookup_raw(self, key: bytes) -> bytes | list[bytes] | None:
+        """The undecoded value for key bytes (one per possible CPU for per-CPU maps), or
+        None if absent: for byte-level consumers like ``items_raw``."""
+        if len(key) != self.key_size:
+            raise ValueError(f"map {self.name!r}: key of {len(key)} bytes, the map's keys "
+                             f"are {self.key_size}")
+        raw = self._lookup_raw(key)
+        if raw is None:
+            return None
+        s, n = self._stride, self.value_size
+        if self.percpu:
+            return [bytes(raw[i * s:i * s + n]) for i in range(self.ncpus)]
+        return bytes(raw[:n])
+
     def values(self) -> Iterator[Any]:
         for _, v in self.items():
             yield v
