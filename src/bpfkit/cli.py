@@ -470,7 +470,8 @@ def _version() -> str:
 def _load_extensions() -> None:
     import importlib
     for mod in ("bpfkit.cli_ext",
-                "bpfkit.export.cli",):
+                "bpfkit.export.cli",
+                "bpfkit.trace.cli",):
         try:
             importlib.import_module(mod)
         except ImportError:
