@@ -113,3 +113,18 @@ def test_full_program_names(loaded: tuple[object, str]) -> None:
     assert json.loads(_bk("prog", "show", str(info.id), "--json"))["name"] == \
         "record_getppid_callers"
     assert any("record_getppid_callers" in x for x in _bk("prog", "list").splitlines())
+
+
+def test_prog_dump_names_kfuncs_with_their_btf_ids(tmp_path: Path) -> None:
+    from bpfkit.btf import BTF_KIND_FUNC, Spec
+    obj = compile_bpf(BPF / "inspect_kfunc.bpf.c", tmp_path / "kf.o")
+    try:
+        coll = bpfkit.load(obj)
+    except bpfkit.BpfkitError as e:
+        pytest.skip(f"this kernel refuses a tp_btf program calling bpf_task_acquire: {e}")
+    with coll:
+        pid = coll.programs["on_switch_kfunc"].info().id
+        out = _bk("prog", "dump", str(pid))
+    kid = Spec.kernel().ids_by_name("bpf_task_acquire", BTF_KIND_FUNC)[0]
+    assert f"call bpf_task_acquire#{kid}" in out
+    assert "call bpf_task_release#" in out and "; bpf_task_release(t);" in out

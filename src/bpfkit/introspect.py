@@ -309,6 +309,17 @@ def call_names(insns: list[Any]) -> dict[int, str]:
         hid = getattr(HelperId, helper, None) if helper else None
         if hid is not None and ins.src == 0:
             out[idx] = f"{name}#{int(hid)}"
+        elif ins.src == asm.BPF_PSEUDO_KFUNC_CALL and (kid := _kfunc_id(name)):
+            out[idx] = f"{name}#{kid}"  # a kfunc: its id in the kernel's BTF
         else:
             out[idx] = f"{name}#{ins.imm}"
     return out
+
+
+def _kfunc_id(name: str) -> int:
+    """The BTF id of kernel function ``name`` in vmlinux BTF (0 if none there)."""
+    try:
+        ids = Spec.kernel().ids_by_name(name, bt.BTF_KIND_FUNC)
+    except BpfkitError:
+        return 0
+    return ids[0] if ids else 0
