@@ -498,6 +498,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A tool: build only its parser, so start-up imports only what it needs.
         parser, _ = _tool_parser(argv[0])
         argv = argv[1:]
+    elif argv and argv[0] == "trace":  # likewise for bpftrace programs
+        from .trace.cli import standalone_parser
+        parser = standalone_parser()
+        argv = argv[1:]
     else:
         _load_extensions()
         parser = build_parser()
