@@ -693,24 +693,18 @@ class DebugInfo:
         osize, asize = unit.offset_size, unit.address_size
         unit.str_offsets_base = root.get_int(AT_str_offsets_base, 8) or 0
         unit.addr_base = root.get_int(AT_addr_base, 8) or 0
-        if pending_str:
-            so = self.sections.data.get(".debug_str_offsets", b"")
-            for die, at, idx in pending_str:
-                p = unit.str_offsets_base + idx * osize
-                if not 0 <= p <= len(so) - osize:
-                    raise DwarfError(f"DIE at .debug_info+{die.offset:#x}: string index {idx} "
-                                     f"is outside .debug_str_offsets ({len(so)} bytes)")
-                soff = int.from_bytes(so[p:p + osize], "little" if self._e == "<" else "big")
-                die.attrs[at] = _cstr_at(strs, soff, ".debug_str")
-        if pending_addr:
-            ad = self.sections.data.get(".debug_addr", b"")
-            for die, at, idx in pending_addr:
-                p = unit.addr_base + idx * asize
-                if not 0 <= p <= len(ad) - asize:
-                    raise DwarfError(f"DIE at .debug_info+{die.offset:#x}: address index "
-                                     f"{idx} is outside .debug_addr ({len(ad)} bytes)")
-                die.attrs[at] = int.from_bytes(ad[p:p + asize],
-                                               "little" if self._e == "<" else "big")
+        order = "little" if self._e == "<" else "big"
+        for pending, sec, base_, width in (
+                (pending_str, ".debug_str_offsets", unit.str_offsets_base, osize),
+                (pending_addr, ".debug_addr", unit.addr_base, asize)):
+            table_ = self.sections.data.get(sec, b"")
+            for die, at, idx in pending:
+                p = base_ + idx * width
+                if not 0 <= p <= len(table_) - width:
+                    raise DwarfError(f"DIE at .debug_info+{die.offset:#x}: index {idx} is "
+                                     f"outside {sec} ({len(table_)} bytes)")
+                v = int.from_bytes(table_[p:p + width], order)
+                die.attrs[at] = _cstr_at(strs, v, ".debug_str") if pending is pending_str else v
 
     # -------------------------------------------------------------- queries
     def iter_dies(self) -> list[DIE]:

@@ -163,21 +163,11 @@ def type_map(m: Map) -> MapTypes | None:
 
     A type whose size does not match the map's key/value size is left as bytes.
     """
-    from .btf.codec import BTFCodec
     info = m.info()
     if not info.btf_id or not (info.btf_key_type_id or info.btf_value_type_id):
         return None
     spec = btf_spec(info.btf_id)
-    for attr, tid, size in (("key_codec", info.btf_key_type_id, info.key_size),
-                            ("value_codec", info.btf_value_type_id, info.value_size)):
-        if not tid:
-            continue
-        try:
-            codec = BTFCodec(spec, tid)
-        except BpfkitError:
-            continue
-        if codec.size == size:
-            setattr(m, attr, codec)
+    m.use_btf(spec, info.btf_key_type_id, info.btf_value_type_id)
     return MapTypes(spec, info.btf_key_type_id, info.btf_value_type_id)
 
 
