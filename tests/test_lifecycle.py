@@ -251,6 +251,7 @@ def test_probe_event_names_never_collide_and_dead_ones_are_reclaimed(
     stale = f"bpfkit_{os.getpid()}_{start + 1}_abcdef_1"
     path = perf.tracefs_file("uprobe_events")
     perf._write_line(path, f"p:uprobes/{stale} {target}\n")
+    perf._reclaimed.discard("uprobe_events")  # this process's first event: reclaims
     try:
         mine = perf.add_probe_event("uprobe_events", "p", target, group="uprobes")
         try:

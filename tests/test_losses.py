@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -128,12 +129,18 @@ def test_opensnoop_flood_printed_plus_lost_is_what_was_opened(as_json: bool) -> 
         assert tool.stderr is not None and work.stdin is not None
         while "attached" not in (line := tool.stderr.readline()):
             assert line, "opensnoop exited before attaching"
+        chunks: list[str] = []  # read as it comes, as a terminal or a pipe reader would
+        reader = threading.Thread(target=lambda: chunks.append(tool.stdout.read()))  # type: ignore[union-attr]
+        reader.start()
         work.stdin.write("go\n")
         work.stdin.close()
         assert work.wait(timeout=120) == 0
-        time.sleep(1.0)
+        time.sleep(1.5)
         tool.send_signal(signal.SIGINT)
-        out, err = tool.communicate(timeout=60)
+        err = tool.stderr.read()
+        tool.wait(timeout=60)
+        reader.join(timeout=60)
+        out = "".join(chunks)
     finally:
         for p in (work, tool):
             if p.poll() is None:
