@@ -269,3 +269,88 @@ def test_capable_allow_and_deny_match_bpftrace() -> None:
     assert chown[0]["uid"] == 0 and chown[1]["uid"] == 65534
     assert [(x["cap"], x["ret"]) for x in recs] == [
         tuple(int(v) for v in ln.split()) for ln in oracle], oracle
+
+
+# --------------------------------------------------------------------------- scheduler
+
+SLEEPER = """
+import json, sys, time
+def switches():
+    with open('/proc/self/status') as f:
+        d = dict(l.split(':', 1) for l in f)
+    return int(d['voluntary_ctxt_switches']) + int(d['nonvoluntary_ctxt_switches'])
+sys.stdin.readline()
+before = switches()
+t0 = time.monotonic()
+for _ in range(N):
+    time.sleep(0.002)
+t1 = time.monotonic()
+after = switches()
+print(json.dumps({"switches": after - before, "slept": t1 - t0}), flush=True)
+sys.stdin.readline()
+"""
+
+
+class Sleeper:
+    """A process that, once told, sleeps ``n`` times 2 ms and reports how many times the
+    kernel switched it out meanwhile (/proc/PID/status context switch counters: the
+    oracle of the scheduler tools)."""
+
+    def __init__(self, comm: str, n: int = 100) -> None:
+        self.p = subprocess.Popen(_renamed(comm, SLEEPER.replace("N", str(n))),
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.result: dict[str, Any] = {}
+
+    def go(self) -> None:
+        import json
+        assert self.p.stdin is not None and self.p.stdout is not None
+        self.p.stdin.write("go\n")
+        self.p.stdin.flush()
+        self.result = json.loads(self.p.stdout.readline())
+        time.sleep(0.3)
+
+    def close(self) -> None:
+        if self.p.stdin is not None:
+            self.p.stdin.close()
+        self.p.wait(10)
+        if self.p.stdout is not None:
+            self.p.stdout.close()
+
+
+def _hist_total(recs: list[dict[str, Any]]) -> int:
+    return sum(b["count"] for r in recs for b in r["buckets"])
+
+
+@pytest.mark.parametrize("hook", ["tp_btf", "raw_tp"])
+def test_runqlat_counts_every_switch_in_of_the_task(hook: str) -> None:
+    s = Sleeper(_uniq("bkrq"))
+    try:
+        r = run_tool(["runqlat", "--json", "-p", str(s.p.pid), "--hook", hook,
+                      "--duration", "3", "3"], s.go)
+    finally:
+        s.close()
+    recs = r.records()
+    total = _hist_total(recs)
+    # the wake-up by "go" adds one switch-in before the counters are first read
+    assert abs(total - (s.result["switches"] + 1)) <= 2, (total, s.result, recs)
+    assert all(r["unit"] == "usecs" for r in recs)
+    assert f"using {hook}_switch" in r.stderr
+
+
+@pytest.mark.parametrize("offcpu", [False, True])
+def test_cpudist_counts_match_context_switches(offcpu: bool) -> None:
+    s = Sleeper(_uniq("bkcd"))
+    try:
+        r = run_tool(["cpudist", "--json", "-p", str(s.p.pid), *(["-O"] if offcpu else []),
+                      "--duration", "3", "3"], s.go)
+    finally:
+        s.close()
+    recs = r.records()
+    total = _hist_total(recs)
+    # on-CPU: each switch-out while traced, plus the final block on stdin; off-CPU: each
+    # switch-in after a traced switch-out
+    want = s.result["switches"] + (0 if offcpu else 1)
+    assert abs(total - want) <= 2, (total, s.result, recs)
+    if offcpu:  # 2 ms sleeps: off-CPU runs of 2-4 ms dominate
+        in_2ms = sum(b["count"] for x in recs for b in x["buckets"] if b["low"] == 2048)
+        assert in_2ms >= 0.6 * total, recs

@@ -31,6 +31,8 @@ TOOL_MODULES: dict[str, tuple[str, str]] = {
     "statsnoop": ("statsnoop", "trace stat() calls: process, path, result"),
     "syncsnoop": ("syncsnoop", "trace sync(), fsync() and other flushes to storage"),
     "capable": ("capable", "trace security capability checks: capability, process, verdict"),
+    "runqlat": ("runqlat", "run queue (scheduler) latency as a histogram"),
+    "cpudist": ("cpudist", "on-CPU (or off-CPU) time per scheduling as a histogram"),
     "exitsnoop": ("exitsnoop", "trace process exits: age, exit code or terminating signal"),
 }
 
