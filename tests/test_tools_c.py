@@ -354,3 +354,19 @@ def test_cpudist_counts_match_context_switches(offcpu: bool) -> None:
     if offcpu:  # 2 ms sleeps: off-CPU runs of 2-4 ms dominate
         in_2ms = sum(b["count"] for x in recs for b in x["buckets"] if b["low"] == 2048)
         assert in_2ms >= 0.6 * total, recs
+
+
+def test_offcputime_sleep_stacks_sum_to_the_time_slept() -> None:
+    s = Sleeper(_uniq("bkoff"))
+    try:
+        r = run_tool(["offcputime", "--json", "-p", str(s.p.pid), "3"], s.go)
+    finally:
+        s.close()
+    recs = r.records()
+    sleeps = [x for x in recs if "do_nanosleep" in x["kernel_stack"]]
+    assert sleeps, recs
+    total_s = sum(x["usecs"] for x in sleeps) / 1e6
+    assert 0.8 * s.result["slept"] <= total_s <= 1.05 * s.result["slept"], (total_s, s.result)
+    assert not sleeps[0]["kernel_stack"][0].startswith("bpf_prog_")
+    assert any("nanosleep" in f for x in sleeps for f in x["user_stack"]), sleeps
+    assert all(x["tgid"] == s.p.pid for x in recs)

@@ -33,6 +33,7 @@ TOOL_MODULES: dict[str, tuple[str, str]] = {
     "capable": ("capable", "trace security capability checks: capability, process, verdict"),
     "runqlat": ("runqlat", "run queue (scheduler) latency as a histogram"),
     "cpudist": ("cpudist", "on-CPU (or off-CPU) time per scheduling as a histogram"),
+    "offcputime": ("offcputime", "summarize off-CPU time by kernel and user stack"),
     "exitsnoop": ("exitsnoop", "trace process exits: age, exit code or terminating signal"),
 }
 

@@ -13,6 +13,7 @@ from ..manager import Manager, Probe
 from ._hist import drain_log2
 from .base import Tool
 
+
 class CpuDist(Tool):
     name = "cpudist"
     help = "on-CPU (or off-CPU) time per scheduling as a histogram"
