@@ -502,6 +502,7 @@ class _Loader:
         btf = self.spec.btf
         mp.btf = btf  # type: ignore[attr-defined]
         mp.spec = m  # type: ignore[attr-defined]
+        mp.object_spec = self.spec  # type: ignore[attr-defined]  # DWARF types for records
         if btf is None or m.is_data or m.struct_ops is not None:
             return
         try:
