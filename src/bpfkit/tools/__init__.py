@@ -34,6 +34,11 @@ TOOL_MODULES: dict[str, tuple[str, str]] = {
     "runqlat": ("runqlat", "run queue (scheduler) latency as a histogram"),
     "cpudist": ("cpudist", "on-CPU (or off-CPU) time per scheduling as a histogram"),
     "offcputime": ("offcputime", "summarize off-CPU time by kernel and user stack"),
+    "biolatency": ("biolatency", "block device I/O latency as a histogram"),
+    "biosnoop": ("biosnoop", "trace block device I/O: process, disk, sector, size, latency"),
+    "bitesize": ("bitesize", "block I/O sizes as a histogram per process name"),
+    "softirqs": ("softirqs", "time spent in soft interrupts, per vector"),
+    "hardirqs": ("hardirqs", "time spent in hard interrupt handlers, per handler"),
     "exitsnoop": ("exitsnoop", "trace process exits: age, exit code or terminating signal"),
 }
 
