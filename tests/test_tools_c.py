@@ -569,3 +569,37 @@ def test_hardirqs_counts_between_proc_interrupts_readings(hook: str) -> None:
     got = {x["hardirq"]: x["count"] for x in r.records()}
     assert got, r.out
     _sandwiched(got, (a, b), (inner[0], inner[1]), [n for n in a if len(n) < 32])
+
+
+# --------------------------------------------------------------------------- gethostlatency
+
+
+def test_gethostlatency_lookups_match_bpftrace_and_their_own_timing() -> None:
+    comm = _uniq("bkdns")
+    script = (f'uprobe:/lib/x86_64-linux-gnu/libc.so.6:getaddrinfo,'
+              f'uprobe:/lib/x86_64-linux-gnu/libc.so.6:gethostbyname /comm == "{comm}"/ '
+              '{ printf("%s\\n", str(arg0)); }')
+    if not os.path.exists("/lib/x86_64-linux-gnu/libc.so.6"):
+        pytest.skip("the bpftrace oracle names Debian's x86_64 libc path")
+    body = ("import json, socket\n"
+            "t = []\n"
+            "for h in ('localhost', '127.0.0.1', 'localhost'):\n"
+            "    t0 = time.monotonic(); socket.getaddrinfo(h, 80); t.append(time.monotonic() - t0)\n"
+            "t0 = time.monotonic(); socket.gethostbyname('localhost'); t.append(time.monotonic() - t0)\n"
+            "print(json.dumps(t))\n")
+    out: list[str] = []
+
+    def trigger() -> None:
+        out.append(subprocess.run(_renamed(comm, body), capture_output=True, text=True,
+                                  check=True).stdout)
+        time.sleep(0.3)
+
+    r, oracle = with_oracle(script, ["gethostlatency", "--json", "--duration", "3", "-n",
+                                     comm], trigger)
+    import json
+    own = json.loads(out[0])
+    recs = [x for x in r.records() if x["comm"] == comm]
+    assert [x["host"] for x in recs] == ["localhost", "127.0.0.1", "localhost",
+                                         "localhost"] == oracle, (recs, oracle)
+    for x, t in zip(recs, own):
+        assert 0 < x["lat_ms"] <= t * 1000 + 1, (x, t)

@@ -39,6 +39,7 @@ TOOL_MODULES: dict[str, tuple[str, str]] = {
     "bitesize": ("bitesize", "block I/O sizes as a histogram per process name"),
     "softirqs": ("softirqs", "time spent in soft interrupts, per vector"),
     "hardirqs": ("hardirqs", "time spent in hard interrupt handlers, per handler"),
+    "gethostlatency": ("gethostlatency", "latency of host name lookups (getaddrinfo...) in libc"),
     "exitsnoop": ("exitsnoop", "trace process exits: age, exit code or terminating signal"),
 }
 
