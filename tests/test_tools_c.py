@@ -601,5 +601,81 @@ def test_gethostlatency_lookups_match_bpftrace_and_their_own_timing() -> None:
     recs = [x for x in r.records() if x["comm"] == comm]
     assert [x["host"] for x in recs] == ["localhost", "127.0.0.1", "localhost",
                                          "localhost"] == oracle, (recs, oracle)
-    for x, t in zip(recs, own):
+    for x, t in zip(recs, own, strict=True):
         assert 0 < x["lat_ms"] <= t * 1000 + 1, (x, t)
+
+
+# --------------------------------------------------------------------------- TCP
+
+
+def test_tcplife_bytes_and_ports_match_the_workload() -> None:
+    import socket
+    ports: list[int] = []
+
+    def trigger() -> None:
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        ports.append(srv.getsockname()[1])
+
+        def serve() -> None:
+            c, _ = srv.accept()
+            n = 0
+            while n < 100000:
+                n += len(c.recv(65536))
+            c.sendall(b"y" * 50000)
+            c.close()
+
+        t = threading.Thread(target=serve)
+        t.start()
+        cli = socket.create_connection(srv.getsockname())
+        ports.append(cli.getsockname()[1])
+        cli.sendall(b"x" * 100000)
+        got = 0
+        while d := cli.recv(65536):
+            got += len(d)
+        cli.close()
+        t.join()
+        srv.close()
+        assert got == 50000
+        time.sleep(0.3)
+
+    r = run_tool(["tcplife", "--json", "-p", str(os.getpid()), "--duration", "3"], trigger)
+    lport, cport = ports
+    recs = {x["lport"]: x for x in r.records() if {x["lport"], x["rport"]} == {lport, cport}}
+    assert set(recs) == {lport, cport}, r.out
+    cli, srv = recs[cport], recs[lport]
+    # the kernel's counters include the SYN's and the FIN's sequence numbers
+    assert 100000 <= cli["tx_bytes"] <= 100002 and 50000 <= cli["rx_bytes"] <= 50002, cli
+    assert 50000 <= srv["tx_bytes"] <= 50002 and 100000 <= srv["rx_bytes"] <= 100002, srv
+    assert cli["raddr"] == "127.0.0.1" and cli["pid"] == os.getpid() and cli["ms"] > 0
+
+
+def test_tcpretrans_syn_retransmits_match_bpftrace() -> None:
+    import socket
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    port = srv.getsockname()[1]
+    script = (f'tracepoint:tcp:tcp_retransmit_skb /args->dport == {port}/ '
+              '{ printf("%d\\n", args->state); }')
+    socks: list[socket.socket] = []
+
+    def trigger() -> None:
+        # the first connection fills the accept queue: the next one's SYNs are dropped
+        # and retransmitted (after 1 s, then 3 s)
+        socks.append(socket.create_connection(("127.0.0.1", port)))
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        socks.append(s)
+        time.sleep(2.5)
+
+    try:
+        r, oracle = with_oracle(script, ["tcpretrans", "--json", "--duration", "4"], trigger)
+    finally:
+        for s in [*socks, srv]:
+            s.close()
+    recs = [x for x in r.records() if x["rport"] == port]
+    assert recs and [x["state"] for x in recs] == ["SYN_SENT"] * len(recs), r.out
+    assert len(recs) == len(oracle) and set(oracle) == {"2"}, (recs, oracle)

@@ -40,6 +40,8 @@ TOOL_MODULES: dict[str, tuple[str, str]] = {
     "softirqs": ("softirqs", "time spent in soft interrupts, per vector"),
     "hardirqs": ("hardirqs", "time spent in hard interrupt handlers, per handler"),
     "gethostlatency": ("gethostlatency", "latency of host name lookups (getaddrinfo...) in libc"),
+    "tcplife": ("tcplife", "trace TCP sessions as they close: bytes, duration"),
+    "tcpretrans": ("tcpretrans", "trace TCP retransmissions: connection and state"),
     "exitsnoop": ("exitsnoop", "trace process exits: age, exit code or terminating signal"),
 }
 
