@@ -28,8 +28,9 @@ lint: setup
 	@$(PY) -m ruff check src tests bench tools
 	@$(PY) -m mypy
 
+# Every benchmark, then one table: bpfkit's figure, the peer's in the same run, ratio, target.
 bench: setup
-	@$(PY) bench/maps.py
+	@$(PY) bench/all.py
 
 # Reproducible sdist and wheel in dist/ (same bytes from the same tree: scripts/dist.py).
 dist: setup
