@@ -81,7 +81,7 @@ class TcpRetrans(Tool):
 
     def print_counts(self, m: Manager, args: argparse.Namespace) -> None:
         cmap = m.map("counts")
-        rows = []
+        rows: list[dict[str, Any]] = []
         for k, v in list(cmap.items()):
             n = int.from_bytes(v, "little") if isinstance(v, bytes) else int(v)
             rows.append({"laddr": _addr(k.saddr, k.family), "lport": int(k.lport),
