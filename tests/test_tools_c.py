@@ -679,3 +679,37 @@ def test_tcpretrans_syn_retransmits_match_bpftrace() -> None:
     recs = [x for x in r.records() if x["rport"] == port]
     assert recs and [x["state"] for x in recs] == ["SYN_SENT"] * len(recs), r.out
     assert len(recs) == len(oracle) and set(oracle) == {"2"}, (recs, oracle)
+
+
+# --------------------------------------------------------------------------- mountsnoop
+
+
+def test_mountsnoop_mount_and_umount_match_bpftrace(tmp_path: Any) -> None:
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    target = str(tmp_path / "mnt")
+    os.mkdir(target)
+    me = os.getpid()
+    script = (f'tracepoint:syscalls:sys_exit_mount,tracepoint:syscalls:sys_exit_umount '
+              f'/pid == {me}/ {{ printf("%s %d\\n", probe, args->ret); }}')
+    rets: list[int] = []
+
+    def trigger() -> None:
+        rets.append(libc.mount(b"bkfs", target.encode(), b"tmpfs", 2 | 4, b"size=1m"))
+        rets.append(libc.mount(b"none", target.encode(), b"nosuchfs", 0, None))
+        rets.append(libc.umount2(target.encode(), 2))
+        time.sleep(0.3)
+
+    r, oracle = with_oracle(script, ["mountsnoop", "--json", "-p", str(me), "--duration", "3"],
+                            trigger)
+    recs = r.records()
+    assert rets[0] == 0 and rets[2] == 0
+    assert [(x["call"], x["ret"]) for x in recs] == [("mount", 0), ("mount", -19),
+                                                     ("umount", 0)], recs
+    m = recs[0]
+    assert (m["source"], m["target"], m["fstype"], m["data"]) == ("bkfs", target, "tmpfs",
+                                                                  "size=1m")
+    assert m["flag_names"] == "MS_NOSUID|MS_NODEV" and recs[1]["error"] == "ENODEV"
+    assert recs[2]["flag_names"] == "MNT_DETACH"
+    assert m["mnt_ns"] == os.stat(f"/proc/{me}/ns/mnt").st_ino
+    assert [ln.split()[1] for ln in oracle] == [str(x["ret"]) for x in recs], oracle

@@ -42,6 +42,7 @@ TOOL_MODULES: dict[str, tuple[str, str]] = {
     "gethostlatency": ("gethostlatency", "latency of host name lookups (getaddrinfo...) in libc"),
     "tcplife": ("tcplife", "trace TCP sessions as they close: bytes, duration"),
     "tcpretrans": ("tcpretrans", "trace TCP retransmissions: connection and state"),
+    "mountsnoop": ("mountsnoop", "trace mount() and umount() calls with their arguments"),
     "exitsnoop": ("exitsnoop", "trace process exits: age, exit code or terminating signal"),
 }
 
