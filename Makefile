@@ -1,7 +1,7 @@
 # The two set-up commands: `make demo` and `make test` (see README.md).
 PY := .venv/bin/python
 
-.PHONY: setup demo test test-kernels lint bench clean
+.PHONY: setup demo test test-kernels lint bench fuzz clean
 
 setup:
 	@./scripts/setup.sh
@@ -22,6 +22,12 @@ test-kernels: setup
 lint: setup
 	@$(PY) -m ruff check src tests bench tools
 	@$(PY) -m mypy
+
+# Long-running, resumable fuzzing of every parser (one worker process; Ctrl-C stops it and
+# prints the totals). State (corpus, findings, counts) accumulates in .fuzz/ across runs.
+# FUZZ_ARGS="--inputs 1000000" or "--time 3600 --targets btf,spec" bound a run.
+fuzz: setup
+	@$(PY) tools/fuzz.py $(FUZZ_ARGS)
 
 bench: setup
 	@$(PY) bench/maps.py

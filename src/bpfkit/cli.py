@@ -19,6 +19,31 @@ from typing import Any
 from .errors import BpfkitError, PermissionDenied
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PERM = 0, 1, 2, 3
+EXIT_PIPE = 128 + 13  # what a shell reports for a command killed by SIGPIPE
+
+
+def _safe_stdio() -> None:
+    """Names from BTF, ELF and the kernel are bytes decoded with surrogateescape: print them
+    escaped rather than die with UnicodeEncodeError on a non-UTF-8 name or an ASCII locale."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a stream that is closed or not a text file
+                pass
+
+
+def _reader_gone() -> int:
+    """The reader of our stdout went away (``bpfkit ... | head``): stop quietly.  stdout is
+    pointed at /dev/null so that flushing it at exit does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return EXIT_PIPE
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -409,6 +434,14 @@ def _tool_parser(name: str) -> tuple[argparse.ArgumentParser, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _safe_stdio()
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     rest: list[str] = []
     if "--" in argv:  # `bpfkit run prog.bpf.c [options] -- COMMAND ARGS...`
@@ -439,6 +472,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BpfkitError as e:
         print(f"bpfkit: {e}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:
+        return _reader_gone()
     except OSError as e:
         print(f"bpfkit: {e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "),
               file=sys.stderr)

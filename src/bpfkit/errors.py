@@ -27,8 +27,9 @@ class BTFError(ParseError):
     """Malformed BTF or BTF.ext data, or a BTF query that cannot be answered."""
 
 
-class SpecError(BpfkitError):
-    """An object file that parses but cannot describe a valid collection."""
+class SpecError(ParseError):
+    """An object file that parses but cannot describe a valid collection (a ParseError: the
+    object is still untrusted input, and callers catch one class for "bad object")."""
 
 
 class KernelError(BpfkitError):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import syscall as sc
-from ..errors import AttachError, KernelError, NotFound, kernel_error
+from ..errors import AttachError, KernelError, NotFound, ParseError, kernel_error
 
 __all__ = [
     "PerfEventAttr", "PerfEvent", "perf_event_open", "perf_event_attr", "ioctl_enable",
@@ -288,7 +288,12 @@ def online_cpus() -> list[int]:
     return parse_cpu_list(text)
 
 
+# Linux's NR_CPUS tops out at 8192; a list naming more is not one the kernel wrote.
+MAX_CPUS = 1 << 16
+
+
 def parse_cpu_list(text: str) -> list[int]:
+    """CPU numbers of a sysfs list such as ``0-3,5``; ParseError when malformed."""
     cpus: list[int] = []
     for part in text.split(","):
         part = part.strip()
@@ -296,12 +301,16 @@ def parse_cpu_list(text: str) -> list[int]:
             continue
         try:
             if "-" in part:
-                lo, hi = part.split("-", 1)
-                cpus.extend(range(int(lo), int(hi) + 1))
+                lo_s, hi_s = part.split("-", 1)
+                lo, hi = int(lo_s), int(hi_s)
             else:
-                cpus.append(int(part))
+                lo = hi = int(part)
         except ValueError:
-            raise AttachError(f"malformed CPU list {text!r}") from None
+            raise ParseError(f"malformed CPU list {text[:80]!r}") from None
+        if not 0 <= lo <= hi < MAX_CPUS or len(cpus) + hi - lo >= MAX_CPUS:
+            raise ParseError(f"CPU list {text[:80]!r}: {part[:40]!r} is not a range of CPU "
+                             f"numbers below {MAX_CPUS}")
+        cpus.extend(range(lo, hi + 1))
     return cpus
 
 
