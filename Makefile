@@ -1,7 +1,7 @@
 # The two set-up commands: `make demo` and `make test` (see README.md).
 PY := .venv/bin/python
 
-.PHONY: setup demo test test-kernels lint bench fuzz clean
+.PHONY: setup demo test test-kernels test-container lint bench fuzz dist clean
 
 setup:
 	@./scripts/setup.sh
@@ -19,6 +19,11 @@ test-kernels: setup
 	@./scripts/setup-kernels.sh
 	@$(PY) tests/kernels/run.py
 
+# Build deploy/Containerfile's image (buildah, chroot isolation) and run the exporter in it
+# as its non-root user with the DaemonSet's capabilities.
+test-container: setup
+	@./scripts/test-container.sh
+
 lint: setup
 	@$(PY) -m ruff check src tests bench tools
 	@$(PY) -m mypy
@@ -32,5 +37,9 @@ fuzz: setup
 bench: setup
 	@$(PY) bench/maps.py
 
+# Reproducible sdist and wheel in dist/ (same bytes from the same tree: scripts/dist.py).
+dist: setup
+	@$(PY) scripts/dist.py --outdir dist
+
 clean:
-	rm -rf build tests/.build
+	rm -rf build dist tests/.build

@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-PKGS="clang-19 llvm-19 libbpf-dev bpftool iproute2 gcc libc6-dev make python3-venv util-linux procps prometheus"
+PKGS="clang-19 llvm-19 libbpf-dev bpftool iproute2 gcc libc6-dev make python3-venv util-linux procps prometheus bpftrace systemtap-sdt-dev openssl"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -31,7 +31,7 @@ stamp=.venv/.bpfkit-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "setup: installing bpfkit (editable) and test tools into .venv"
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-    .venv/bin/python -m pip install -q -e '.[test]'
+    .venv/bin/python -m pip install -q -e '.[test,dev]'
     touch "$stamp"
 fi
 

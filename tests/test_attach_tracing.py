@@ -661,6 +661,10 @@ def test_usdt_with_libbpf_usdt_bpf_h(tmp_path) -> None:
     coll = loader.load(str(obj), constants={"target_line": GEN})
     with coll:
         prog = coll.programs["on_gc"]
+        # as libbpf: SEC("usdt") is loaded for uprobe-multi links when the kernel has them,
+        # and the attachment is then one such link over every location
+        multi = bool(ft.has_uprobe_multi())
+        assert prog.expected_attach_type == (AttachType.TRACE_UPROBE_MULTI if multi else 0)
         with leak_check(prog):
             child = _spawn_waiting([PY311, "-c", PY_CHILD, str(n)])
             try:
@@ -668,6 +672,8 @@ def test_usdt_with_libbpf_usdt_bpf_h(tmp_path) -> None:
                                         specs_map=coll.maps["__bpf_usdt_specs"],
                                         ip_map=coll.maps["__bpf_usdt_ip_to_spec_id"],
                                         pid=child.pid, cookie=1234)
+                assert [lk.info().type for lk in link.links] == (
+                    [LinkType.UPROBE_MULTI] if multi else [LinkType.PERF_EVENT] * len(link.links))
                 _release(child)
             finally:
                 _reap(child)

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Build the ready tools' BPF objects (src/bpfkit/tools/bpf/*.bpf.c -> .bpf.o).
+"""Build the BPF objects bpfkit ships (src/bpfkit/tools/bpf/*.bpf.c and the exporter's
+built-in configs, src/bpfkit/export/configs/*.bpf.c -> .bpf.o), so that the tools, the
+exporter and `run FILE.o` need no compiler at run time.
 
 Reproducible: relative paths from that directory, -fdebug-compilation-dir=., no vmlinux.h
 (tools.h declares the kernel fields they use), so the committed objects can be checked
@@ -15,7 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-BPF_DIR = Path(__file__).resolve().parent.parent / "src" / "bpfkit" / "tools" / "bpf"
+PKG = Path(__file__).resolve().parent.parent / "src" / "bpfkit"
+BPF_DIR = PKG / "tools" / "bpf"
+BPF_DIRS = (BPF_DIR, PKG / "export" / "configs")
 
 
 def clang() -> str:
@@ -30,7 +34,7 @@ def build(src: Path, out: Path) -> None:
     cmd = [clang(), "-target", "bpf", "-g", "-O2", "-D__TARGET_ARCH_x86",
            "-I/usr/include/x86_64-linux-gnu", "-I.", "-fdebug-compilation-dir=.",
            "-Wall", "-Wno-unused-function", "-c", src.name, "-o", str(out)]
-    subprocess.run(cmd, cwd=BPF_DIR, check=True)
+    subprocess.run(cmd, cwd=src.parent, check=True)
 
 
 def main() -> int:
@@ -39,13 +43,13 @@ def main() -> int:
                     help="rebuild into a temp dir and fail if a committed object differs")
     ap.add_argument("names", nargs="*", help="only these tools")
     a = ap.parse_args()
-    srcs = sorted(BPF_DIR.glob("*.bpf.c"))
+    srcs = sorted(s for d in BPF_DIRS for s in d.glob("*.bpf.c"))
     if a.names:
         srcs = [s for s in srcs if s.name.removesuffix(".bpf.c") in a.names]
     bad = []
     with tempfile.TemporaryDirectory() as tmp:
         for src in srcs:
-            obj = BPF_DIR / (src.name.removesuffix(".c") + ".o")
+            obj = src.parent / (src.name.removesuffix(".c") + ".o")
             if a.check:
                 fresh = Path(tmp) / obj.name
                 build(src, fresh)
@@ -53,7 +57,7 @@ def main() -> int:
                     bad.append(obj.name)
             else:
                 build(src, obj)
-                print(f"built {obj.relative_to(BPF_DIR.parent.parent.parent.parent)}")
+                print(f"built {obj.relative_to(PKG.parent.parent)}")
     if bad:
         print("objects out of date with their sources: " + ", ".join(bad) +
               " (run python tools/build_objects.py)", file=sys.stderr)

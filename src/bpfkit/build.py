@@ -34,6 +34,11 @@ class BuildError(BpfkitError):
         super().__init__(message + (f"\n{output.rstrip()}" if output else ""))
 
 
+#: bpfkit's overlay headers (bpf/bpf_helpers.h, bpf_tracing.h, bpf_core_read.h): each
+#: includes the system libbpf header it shadows, then adds what newer libbpf releases define.
+INCLUDE_DIR = Path(__file__).resolve().parent / "include"
+
+
 def target_arch() -> str:
     """The ``__TARGET_ARCH_*`` name bpf_tracing.h expects for this machine."""
     return _ARCH.get(platform.machine(), platform.machine())
@@ -55,8 +60,13 @@ def find_clang() -> str:
         p = shutil.which(name)
         if p:
             return p
-    raise BuildError("no clang found: install clang-19 (make demo/test does it, or "
-                     "apt-get install clang-19 libbpf-dev)")
+    raise BuildError(
+        "no clang found: compiling BPF C (`bpfkit build`, `bpfkit run FILE.c`) needs clang "
+        "and libbpf's headers. Install them with your distribution's packages (Debian/Ubuntu: "
+        "apt-get install clang libbpf-dev; Fedora: dnf install clang libbpf-devel; Alpine: "
+        "apk add clang libbpf-dev), or point BPFKIT_CLANG at a clang. Prebuilt objects "
+        "(`bpfkit run FILE.o`), the tools and `bpfkit export`'s built-in configs need no "
+        "compiler.")
 
 
 def vmlinux_header(btf_path: str = "/sys/kernel/btf/vmlinux") -> Path:
@@ -106,7 +116,7 @@ def compile_bpf(src: str | os.PathLike[str], out: str | os.PathLike[str] | None 
         vmlinux = "vmlinux.h" in srcp.read_text(errors="replace")
     cmd = [find_clang(), "-target", "bpfeb" if bigendian else "bpf", "-g", "-O2",
            f"-D__TARGET_ARCH_{target_arch()}", "-Wall", "-Wno-unused-function",
-           "-Wno-compare-distinct-pointer-types"]
+           "-Wno-compare-distinct-pointer-types", f"-I{INCLUDE_DIR}"]
     multi = _MULTIARCH.get(platform.machine())
     if multi and os.path.isdir(f"/usr/include/{multi}"):
         cmd.append(f"-I/usr/include/{multi}")

@@ -8,8 +8,13 @@ tc filters, XDP programs set over netlink, tracefs probe events.  For those we k
   owner), its kind and the data needed to undo it.  :func:`cleanup_stale` undoes the
   attachments of dead owners with the cleaner registered for their kind, and only
   touches what bpfkit recorded;
-* a set of **live** objects closed at interpreter exit and on SIGTERM (the handler is
-  installed once, lazily, in the main thread, and chains to the previous one).
+* a set of **live** objects closed at interpreter exit and on SIGTERM.  The SIGTERM
+  handler is installed once, lazily, in the main thread, and only where SIGTERM still has
+  its default action: a handler the command or the embedding program installed itself is
+  never replaced (that program then exits its own way, and the atexit hook closes them).
+
+:func:`interrupt_on_term` makes SIGTERM behave as Ctrl-C for a command: it raises
+``KeyboardInterrupt``, so the command detaches, prints its summary and exits 0.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from types import FrameType
 from typing import Any
 
 __all__ = ["Record", "record", "forget", "records", "stale", "register_cleaner",
-           "cleanup_stale", "track", "untrack", "close_tracked", "run_dir"]
+           "cleanup_stale", "track", "untrack", "close_tracked", "run_dir",
+           "interrupt_on_term", "is_default_term_handler"]
 
 _counter = itertools.count()
 _lock = threading.RLock()
@@ -221,9 +227,45 @@ def _install() -> None:
         _signal_done = True
         try:
             prev = signal.getsignal(signal.SIGTERM)
-            if prev == signal.SIG_IGN:
-                return  # the application ignores SIGTERM: so do we
+            if prev != signal.SIG_DFL:
+                # The program (or the command) handles or ignores SIGTERM itself: keep its
+                # handler; it exits its own way and the atexit hook closes what we track.
+                return
             _prev_term = prev
             signal.signal(signal.SIGTERM, _on_term)
         except (ValueError, OSError):
             pass
+
+
+def is_default_term_handler(h: Any) -> bool:
+    """True when ``h`` is SIGTERM's default action or our own exit-cleanup handler, i.e. a
+    library may install its handler there without overriding the program's."""
+    return h == signal.SIG_DFL or h is _on_term
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interrupt_on_term() -> Any:
+    """Within the block, SIGTERM raises ``KeyboardInterrupt`` exactly as Ctrl-C does, so a
+    command takes one path for both: detach, print its summary, exit 0 (what bpftrace and
+    BCC do for ``timeout 3 tool``).  Restores the previous handler afterwards; a no-op off
+    the main thread or where SIGTERM is ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        prev = signal.getsignal(signal.SIGTERM)
+    except (ValueError, OSError):
+        prev = signal.SIG_IGN
+    if prev == signal.SIG_IGN or prev is None:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError, OSError, TypeError):
+            signal.signal(signal.SIGTERM, prev)

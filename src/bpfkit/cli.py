@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .cleanup import interrupt_on_term
 from .errors import BpfkitError, PermissionDenied
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PERM = 0, 1, 2, 3
@@ -464,7 +465,8 @@ def _main(argv: Sequence[str] | None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return int(args.func(args) or 0)
+        with interrupt_on_term():  # SIGTERM is Ctrl-C: detach, summarise, exit 0
+            return int(args.func(args) or 0)
     except PermissionDenied as e:
         hint = "" if os.geteuid() == 0 else " (bpfkit needs root or CAP_BPF/CAP_PERFMON)"
         print(f"bpfkit: {e}{hint}", file=sys.stderr)

@@ -27,6 +27,10 @@ class BTFError(ParseError):
     """Malformed BTF or BTF.ext data, or a BTF query that cannot be answered."""
 
 
+class DwarfError(ParseError):
+    """Malformed or unsupported DWARF debug information (``.debug_*`` sections)."""
+
+
 class SpecError(ParseError):
     """An object file that parses but cannot describe a valid collection (a ParseError: the
     object is still untrusted input, and callers catch one class for "bad object")."""
@@ -69,7 +73,8 @@ class NotSupported(KernelError):
 
 
 class NotFound(KernelError):
-    """ENOENT: no such element, id, pin path, tracepoint or symbol."""
+    """ENOENT (or ESRCH, as libbpf for a missing BTF attach target): no such element, id,
+    pin path, tracepoint or symbol."""
 
 
 class VerifierError(KernelError):

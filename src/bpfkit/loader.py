@@ -40,8 +40,9 @@ from .externs import (
     kernel_version,
 )
 from .link import CallbackLink, Link
-from .maps import Map
+from .maps import Map, possible_cpus
 from .program import Program
+from .sections import SecFlag
 from .spec import (
     KCONFIG_MAP,
     PIN_BY_NAME,
@@ -444,6 +445,8 @@ class _Loader:
             self.coll.maps[name] = mp
             done.add(name)
 
+        for m in self.spec.maps.values():
+            map_defaults(m)
         for name in self.spec.maps:
             create(name)
         for name, m in self.spec.maps.items():
@@ -657,6 +660,7 @@ class _Loader:
             self.resolve(p, ins, kfunc_idx)
         kw: dict[str, Any] = dict(self.attach_kw(p))
         eat = kw.pop("expected_attach_type", p.expected_attach_type)
+        eat = p.expected_attach_type = section_attach_type(p, eat)
         if self.btf_fd > 0 and p.func_info:
             kw.update(btf_fd=self.btf_fd,
                       func_info=b"".join((f.insn_off // 8).to_bytes(4, "little")
@@ -791,9 +795,13 @@ class _Loader:
             name, kind = target, bt.Func
         tid = self.kernel_id(name, kind)
         if tid is None:
-            raise NotFound("BTF lookup", errno.ENOENT, obj=f"program {p.name!r}",
-                           hint="", detail=f"attach target {target!r} ({kind.__name__} "
-                                           f"{name!r}) is not in the kernel's BTF")
+            # ESRCH, as libbpf's find_kernel_btf_id (vmlinux and every module searched)
+            raise NotFound("BTF lookup", errno.ESRCH, obj=f"program {p.name!r}",
+                           hint="check the function name (it must be in "
+                                "/sys/kernel/btf/vmlinux; static or inlined functions are "
+                                "not) or choose another hook",
+                           detail=f"attach target {target!r} ({kind.__name__} "
+                                  f"{name!r}) is not in the kernel's BTF")
         return tid
 
     def explain(self, p: ProgramSpec, insns: list[asm.Instruction], e: VerifierError,
@@ -861,6 +869,58 @@ class _Loader:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+def ringbuf_size(size: int) -> int:
+    """libbpf's ``adjust_ringbuf_sz``: the smallest page-size * power-of-two >= ``size``.
+
+    The kernel wants a ring buffer's max_entries to be exactly that; libbpf rounds any
+    other size up (0 stays 0 so the mistake is reported).
+    """
+    page = os.sysconf("SC_PAGE_SIZE")
+    if size == 0 or (size % page == 0 and ((size // page) & (size // page - 1)) == 0):
+        return size
+    mul = 1
+    while mul * page <= 0xFFFF_FFFF:
+        if mul * page > size:
+            return mul * page
+        mul <<= 1
+    return size
+
+
+def map_defaults(m: MapSpec) -> None:
+    """The sizes libbpf fills in before BPF_MAP_CREATE (for ``m`` and its inner template).
+
+    A PERF_EVENT_ARRAY declared without max_entries gets one slot per possible CPU
+    (libbpf ``map_set_def_max_entries``); ring buffers are rounded up to a power-of-two
+    number of pages (``adjust_ringbuf_sz``).
+    """
+    for spec in (m, m.inner):
+        if spec is None:
+            continue
+        if spec.type == MapType.PERF_EVENT_ARRAY and not spec.max_entries:
+            spec.max_entries = possible_cpus()
+        elif spec.type in (MapType.RINGBUF, MapType.USER_RINGBUF):
+            spec.max_entries = ringbuf_size(spec.max_entries)
+
+
+def section_attach_type(p: ProgramSpec, eat: int) -> int:
+    """The expected attach type libbpf's ``libbpf_prepare_prog_load`` would load ``p`` with.
+
+    ``SEC_EXP_ATTACH_OPT`` sections drop it on kernels that do not take one (before 4.17),
+    and ``SEC("usdt")`` programs get ``BPF_TRACE_UPROBE_MULTI`` when the kernel has
+    uprobe-multi links, so that their USDT attachment is one multi link.  Only the
+    section's own attach type is adjusted: one the user set on the spec is kept.
+    """
+    flags = p.info.flags
+    if eat != p.info.expected_attach_type or not flags & (SecFlag.EXP_ATTACH_OPT | SecFlag.USDT):
+        return eat
+    from .attach import features
+    if flags & SecFlag.EXP_ATTACH_OPT and eat and not features.has_expected_attach_type():
+        return 0
+    if flags & SecFlag.USDT and features.has_uprobe_multi():
+        return int(AttachType.TRACE_UPROBE_MULTI)
+    return eat
+
 
 _GATED_TYPES = (ProgramType.TRACING, ProgramType.EXT, ProgramType.LSM)
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import cleanup as _cleanup
 from ._consts import ProgramType
 from .errors import AttachError, BpfkitError, KernelError, LoadError, VerifierError
 
@@ -426,6 +427,8 @@ class Manager:
 
         for s in (signal.SIGTERM,):
             try:
+                if not _cleanup.is_default_term_handler(signal.getsignal(s)):
+                    continue  # the program handles SIGTERM itself: never replace it
                 self._prev_handlers[s] = signal.signal(s, handler)
             except (ValueError, OSError):
                 pass

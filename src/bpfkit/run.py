@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import select
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ._consts import HelperId, MapType
+from .cleanup import interrupt_on_term
 from .errors import BpfkitError
 
 _SKIP_MAPS = {MapType.RINGBUF, MapType.PERF_EVENT_ARRAY, MapType.PROG_ARRAY,
@@ -189,13 +189,8 @@ def run(source: str, *, consts: Sequence[str] = (), duration: float = 0.0,
                           "(tracepoint, raw_tp, uprobe, usdt, kprobe, fentry, iter...)")
     m = Manager(spec, probes, constants=constants, load_all=True, drop_unloadable=True)
     stop = {"now": False}
-
-    def on_term(signum: int, frame: Any) -> None:
-        stop["now"] = True
-
-    old = signal.signal(signal.SIGTERM, on_term)
     try:
-        with m:
+        with interrupt_on_term(), m:
             attached = [s for s in m.report() if s.attached]
             for st in m.report():
                 if st.attached:
@@ -217,8 +212,6 @@ def run(source: str, *, consts: Sequence[str] = (), duration: float = 0.0,
             return _stream(m, as_json, duration, record, command, stop)
     except KeyboardInterrupt:
         return 0
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 def _stream(m: Any, as_json: bool, duration: float, record: str | None,

@@ -38,7 +38,8 @@ from ..program import load_program
 __all__ = [
     "Feature", "require", "clear_cache", "has_program_type", "has_map_type", "has_helper",
     "has_attach_type", "has_link_type", "has_kprobes", "has_kprobe_multi",
-    "has_uprobe_multi", "has_uprobes", "has_tcx", "has_bpf_cookie", "has_syscall_wrapper",
+    "has_uprobe_multi", "has_expected_attach_type", "has_uprobes", "has_tcx", "has_bpf_cookie",
+    "has_syscall_wrapper",
     "kernel_version", "kernel_config",
 ]
 
@@ -577,6 +578,19 @@ def has_kprobe_multi() -> Feature:
         return Feature(name, False, "this kernel was built without CONFIG_FPROBE")
     return Feature(name, False, f"link creation answered {errno.errorcode.get(err, err)} "
                                 "(kernel older than 5.18?)")
+
+
+@_cached
+def has_expected_attach_type() -> Feature:
+    """Does BPF_PROG_LOAD take ``expected_attach_type`` (4.17+)? libbpf's
+    ``FEAT_EXP_ATTACH_TYPE`` probe: a CGROUP_SOCK program for INET_SOCK_CREATE."""
+    name = "expected_attach_type"
+    fd, err, _ = _try_load(ProgramType.CGROUP_SOCK,
+                           expected_attach_type=AttachType.CGROUP_INET_SOCK_CREATE)
+    if fd >= 0:
+        sc.close_fd(fd)
+        return Feature(name, True, "a CGROUP_SOCK program loaded with one")
+    return Feature(name, False, f"BPF_PROG_LOAD answered {errno.errorcode.get(err, err)}")
 
 
 @_cached

@@ -18,10 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._consts import AttachType
 from ..elf import ElfFile
 from ..errors import AttachError, ElfError, ParseError
 from ..link import Link
-from .uprobe import attach_uprobe, resolve_binary
+from .uprobe import attach_uprobe, attach_uprobe_multi, resolve_binary
 
 __all__ = [
     "UsdtArg", "UsdtNote", "UsdtLink", "parse_usdt_notes", "parse_arg_spec",
@@ -273,6 +274,9 @@ def attach_usdt(prog: Any, binary: str, provider: str, name: str, *, specs_map: 
     spec_ids: list[int] = []
     ips: list[int] = []
     what = f"usdt/{path}:{provider}:{name}"
+    # loaded for uprobe-multi links (as libbpf does when the kernel has them): one link
+    # for every location; else one uprobe per location
+    multi = int(getattr(prog, "expected_attach_type", 0) or 0) == AttachType.TRACE_UPROBE_MULTI
     try:
         for n, args, off, sema_off in locs:
             sid = next((i for i in range(max_ids) if i not in used), None)
@@ -286,8 +290,14 @@ def attach_usdt(prog: Any, binary: str, provider: str, name: str, *, specs_map: 
                 if ip is not None:
                     ip_map.update(struct.pack("<q", ip), struct.pack("<I", sid))
                     ips.append(ip)
-            links.append(attach_uprobe(prog, path, offset=off, pid=pid, cookie=sid,
-                                       ref_ctr_offset=sema_off))
+            if not multi:
+                links.append(attach_uprobe(prog, path, offset=off, pid=pid, cookie=sid,
+                                           ref_ctr_offset=sema_off))
+        if multi:
+            semas = [sema for _n, _a, _o, sema in locs]
+            links.append(attach_uprobe_multi(
+                prog, path, offsets=[off for _n, _a, off, _s in locs], pid=pid,
+                cookies=spec_ids, ref_ctr_offsets=semas if any(semas) else None))
     except BaseException:
         for lk in links:
             lk.close()
