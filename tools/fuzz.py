@@ -350,15 +350,19 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
 ]}
 
 
-def register_dwarf() -> None:
-    """Add the DWARF reader's target when the tree has one (another engineer adds it)."""
-    try:
-        from bpfkit import dwarf  # type: ignore[attr-defined]  # noqa: F401
-    except ImportError:
-        return
+def t_dwarf(data: bytes) -> None:
+    """DWARF (.debug_info/abbrev/str/line...) of an object: DIEs, BTF conversion, lines."""
+    from bpfkit.dwarf import DebugInfo
+    from bpfkit.elf import ElfFile
+    with ElfFile(data) as f:
+        info = DebugInfo.from_elf(f)
+    spec = info.to_btf()
+    for tid in range(1, len(spec)):
+        spec.type_name(tid)
+    info.lines()
 
 
-register_dwarf()
+TARGETS["dwarf"] = Target("dwarf", t_dwarf, _seed_objects)
 
 
 # ----------------------------------------------------------------------- running one input
