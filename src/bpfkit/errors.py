@@ -36,6 +36,11 @@ class SpecError(ParseError):
     object is still untrusted input, and callers catch one class for "bad object")."""
 
 
+class UsageError(BpfkitError):
+    """A value the user typed cannot be used (a --const of the wrong type, a number out of
+    range): the command line's exit code 2, like argparse's own errors."""
+
+
 class KernelError(BpfkitError):
     """A system call into the kernel failed.
 
