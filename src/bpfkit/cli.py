@@ -514,7 +514,8 @@ def _main(argv: Sequence[str] | None) -> int:
         with interrupt_on_term():  # SIGTERM is Ctrl-C: detach, summarise, exit 0
             return int(args.func(args) or 0)
     except PermissionDenied as e:
-        hint = "" if os.geteuid() == 0 else " (bpfkit needs root or CAP_BPF/CAP_PERFMON)"
+        hint = "" if os.geteuid() == 0 or "CAP_" in str(e) else \
+            " (bpfkit needs root or CAP_BPF/CAP_PERFMON)"
         print(f"bpfkit: {e}{hint}", file=sys.stderr)
         return EXIT_PERM
     except UsageError as e:

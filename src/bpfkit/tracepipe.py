@@ -57,15 +57,8 @@ def parse_line(line: str) -> TraceLine:
 
 def tracefs_dir() -> str:
     """Where tracefs is mounted (mounted on /sys/kernel/tracing if needed and allowed)."""
-    try:
-        from .attach.perf import tracefs_path
-        return tracefs_path()
-    except ImportError:
-        pass
-    for p in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
-        if os.path.exists(os.path.join(p, "trace_pipe")):
-            return p
-    raise BpfkitError("tracefs is not mounted: run 'mount -t tracefs tracefs /sys/kernel/tracing'")
+    from .attach.perf import tracefs_path  # lazy: the reader needs no perf machinery
+    return tracefs_path()
 
 
 class TracePipe:
