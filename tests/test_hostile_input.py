@@ -196,3 +196,24 @@ def test_output_into_a_closed_pipe_exits_quietly() -> None:
     _, err = proc.communicate(timeout=120)
     assert err == ""
     assert proc.returncode == 128 + signal.SIGPIPE
+
+
+def test_elf_open_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "binary"
+    os.mkfifo(fifo)
+    with pytest.raises(ElfError, match="not a regular file"):
+        ElfFile.open(fifo)
+    with pytest.raises(ElfError, match="cannot open"):
+        ElfFile.open(tmp_path / "missing")
+
+
+def test_ld_so_cache_string_scan_is_bounded() -> None:
+    """Every entry pointing into one long unterminated run was a quadratic scan."""
+    from bpfkit.attach.uprobe import parse_ld_so_cache
+    n = 2000
+    head = b"glibc-ld.so.cache1.1" + struct.pack("<II", n, 0) + bytes(20)
+    table = b"".join(struct.pack("<iIIIQ", 0x303, 48 + n * 24, 48 + n * 24, 0, 0)
+                     for _ in range(n))
+    data = head + table + b"a" * (1 << 20)
+    with pytest.raises(ParseError, match="no NUL within 4096 bytes"):
+        parse_ld_so_cache(data)
