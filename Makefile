@@ -34,8 +34,9 @@ lint: setup
 fuzz: setup
 	@$(PY) tools/fuzz.py $(FUZZ_ARGS)
 
+# Every benchmark, then one table: bpfkit's figure, the peer's in the same run, ratio, target.
 bench: setup
-	@$(PY) bench/maps.py
+	@$(PY) bench/all.py
 
 # Reproducible sdist and wheel in dist/ (same bytes from the same tree: scripts/dist.py).
 dist: setup

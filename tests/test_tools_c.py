@@ -109,7 +109,7 @@ def test_exitsnoop_codes_and_signals_match_wait_status() -> None:
             statuses[k.pid] = st
         time.sleep(0.3)
 
-    r = run_tool(["exitsnoop", "--json", "--duration", "4", "-c", comm], trigger)
+    r = run_tool(["exitsnoop", "--json", "--duration", "4", "-n", comm], trigger)
     recs = {x["pid"]: x for x in r.records() if x["comm"] == comm}
     assert set(recs) == set(statuses), (recs, statuses, r.stderr)
     for pid, st in statuses.items():
@@ -130,7 +130,7 @@ def test_exitsnoop_failed_only_text() -> None:
             subprocess.run(_renamed(comm, f"sys.exit({c})"))
         time.sleep(0.3)
 
-    r = run_tool(["exitsnoop", "-x", "--duration", "3", "-c", comm], trigger)
+    r = run_tool(["exitsnoop", "-x", "--duration", "3", "-n", comm], trigger)
     lines = [ln for ln in r.out.splitlines() if ln.startswith(comm)]
     assert r.out.splitlines()[0].split() == ["PCOMM", "PID", "PPID", "TID", "AGE(s)",
                                              "EXIT_CODE"]
@@ -161,7 +161,7 @@ def test_killsnoop_matches_bpftrace_and_return_values() -> None:
                                   check=True).stdout)
         time.sleep(0.3)
 
-    r, oracle = with_oracle(script, ["killsnoop", "--json", "--duration", "3", "-c", comm],
+    r, oracle = with_oracle(script, ["killsnoop", "--json", "--duration", "3", "-n", comm],
                             trigger)
     pid_s, res = out[0].split(" ", 1)
     recs = [x for x in r.records() if x["comm"] == comm]
@@ -259,7 +259,7 @@ def test_capable_allow_and_deny_match_bpftrace() -> None:
                                   check=True).stdout)
         time.sleep(0.3)
 
-    r, oracle = with_oracle(script, ["capable", "--json", "--duration", "3", "-c", comm],
+    r, oracle = with_oracle(script, ["capable", "--json", "--duration", "3", "-n", comm],
                             trigger)
     os.unlink(f)
     assert out == ["denied\n"]

@@ -421,7 +421,10 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--duration", type=float, default=0.0, help="seconds to run (default: "
                     "until Ctrl-C or the command exits)")
     rn.add_argument("-p", "--pid", type=int, help="sets the object's targ_pid constant")
-    rn.add_argument("--record", help="BTF type of ring/perf buffer records (default: inferred)")
+    rn.add_argument("--record", action="append", metavar="MAP=TYPE",
+                    help="record type of a ring/perf buffer map (repeatable); a bare TYPE "
+                    "applies to the maps whose records fit it (default: inferred from the "
+                    "sizes the programs write, matched against BTF, else DWARF)")
     rn.add_argument("-i", "--ifname", help="interface for xdp/tc programs")
     rn.epilog = "Give a command after -- to run it while attached; bpfkit stops when it exits."
     rn.set_defaults(command=[])
@@ -464,7 +467,8 @@ def _version() -> str:
 def _load_extensions() -> None:
     import importlib
     for mod in ("bpfkit.cli_ext",
-                "bpfkit.export.cli",):
+                "bpfkit.export.cli",
+                "bpfkit.trace.cli",):
         try:
             importlib.import_module(mod)
         except ImportError:
@@ -498,6 +502,10 @@ def _main(argv: Sequence[str] | None) -> int:
     if argv and argv[0] in TOOL_MODULES:
         # A tool: build only its parser, so start-up imports only what it needs.
         parser, _ = _tool_parser(argv[0])
+        argv = argv[1:]
+    elif argv and argv[0] == "trace":  # likewise for bpftrace programs
+        from .trace.cli import standalone_parser
+        parser = standalone_parser()
         argv = argv[1:]
     else:
         _load_extensions()

@@ -836,9 +836,11 @@ class DebugInfo:
         return 0
 
     # -------------------------------------------------------------- variables
-    def local_types(self, function: str) -> list[int]:
-        """BTF ids (in :meth:`to_btf`) of the variables and parameters declared in the
-        subprogram ``function`` (inlined callees and nested blocks included)."""
+    def local_types(self, function: str, *, params: bool = True) -> list[int]:
+        """BTF ids (in :meth:`to_btf`) of the variables (and, with ``params``, the
+        parameters) declared in the subprogram ``function``, inlined callees and nested
+        blocks included; parameters of inlined callees count as variables (a callee's
+        ``struct event *e`` is a pointer the caller writes through)."""
         self.to_btf()
         out: list[int] = []
         for d in self.dies.values():
@@ -847,7 +849,8 @@ class DebugInfo:
             stack = list(d.children)
             while stack:
                 c = stack.pop()
-                if c.tag in (TAG_variable, TAG_formal_parameter):
+                if c.tag == TAG_variable or (c.tag == TAG_formal_parameter and
+                                             (params or c.parent is not d)):
                     t = self._ref(c)
                     if t is None:
                         o = self._ref(c, AT_abstract_origin)

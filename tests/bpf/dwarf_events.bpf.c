@@ -24,7 +24,7 @@ struct event {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 1 << 18);
 } rb_events SEC(".maps");
 
 struct {

@@ -637,10 +637,16 @@ class Tool:
             rb.poll(lambda rec: self.emit(rec, args), timeout=0)
         except KeyboardInterrupt:
             pass
-        lost = getattr(rb, "lost", 0)
+        lost = getattr(rb, "lost", 0) + self.bpf_lost(m)
         if lost:
             print(f"# {lost} events lost", file=sys.stderr)
         return 0
+
+    def bpf_lost(self, m: Manager) -> int:
+        """Records the BPF side could not hand over (a full ring buffer fails the producer,
+        so objects count them in a ``lost`` global; ``bk_events.h`` does)."""
+        v = m.collection.variables.get("lost") if m.collection is not None else None
+        return int(v.value) if v is not None else 0
 
     _mono_off = 0.0
     _t0 = 0.0

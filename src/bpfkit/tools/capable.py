@@ -12,8 +12,7 @@ import time
 from typing import Any
 
 from ..manager import Probe
-from ._hooks import HookTool, add_hook_arg, chain
-from .base import plain
+from .base import TRACE_OPTIONS, Tool, plain
 
 CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
         "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
@@ -31,23 +30,29 @@ def cap_name(cap: int) -> str:
     return CAPS[cap] if 0 <= cap < len(CAPS) else f"CAP_{cap}"
 
 
-class Capable(HookTool):
+class Capable(Tool):
     name = "capable"
     help = "trace security capability checks: capability, process, verdict"
     events_map = "events"
     record = "event"
+    bcc = "capable"
+    options = TRACE_OPTIONS
+    filters = {"pid": "targ_pid", "tid": "targ_tid", "uid": "targ_uid", "cgroup": "targ_cgid",
+               "name": "targ_comm"}
+    hook_families = ("tp_btf", "tracepoint")
+    differs = ("the tracepoint gives the verdict, not the audit flag: VERDICT replaces AUDIT, "
+               "and every check is shown (BCC's -v); -K/-U stacks and -x are not implemented; "
+               "-c PATH is a cgroup v2 path.")
 
     def add_args(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("--unique", action="store_true",
                        help="show each capability once per thread")
-        add_hook_arg(p, ["tp_btf", "tracepoint"])
 
     def constants(self, args: argparse.Namespace) -> dict[str, Any]:
         return {"targ_unique": bool(args.unique)}
 
     def probes(self, args: argparse.Namespace) -> list[Probe]:
-        prog, fb = chain(["tp_btf_capable", "tp_capable"], args.hook)
-        return [Probe(prog, fallbacks=fb)]
+        return [self.hook_probe(args, ["tp_btf_capable", "tp_capable"])]
 
     def header(self, args: argparse.Namespace) -> str:
         return (f"{'TIME':<9}{'UID':<6} {'PID':<7} {'COMM':<16} {'CAP':<4} {'NAME':<21} "

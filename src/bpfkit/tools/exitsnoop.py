@@ -12,8 +12,7 @@ import signal
 from typing import Any
 
 from ..manager import Probe
-from ._hooks import HookTool, add_hook_arg, chain
-from .base import plain
+from .base import SNOOP_OPTIONS, Tool, plain
 
 HOOK_NAMES = {0: "tracepoint", 1: "raw_tp", 2: "tp_btf", 3: "kprobe", 4: "fentry", 5: "uprobe"}
 
@@ -38,25 +37,29 @@ def describe_exit(code: int) -> str:
     return "0" if status == 0 else f"code {status}"
 
 
-class ExitSnoop(HookTool):
+class ExitSnoop(Tool):
     name = "exitsnoop"
     help = "trace process exits: age, exit code or terminating signal"
     events_map = "events"
     record = "event"
+    bcc = "exitsnoop"
+    options = (*SNOOP_OPTIONS, "failed")
+    flags = {"timestamp": ("-t", "--timestamp"), "time": ("-T", "--time"), "tid": ("--tid",)}
+    filters = {"pid": "targ_pid", "tid": "targ_tid", "uid": "targ_uid", "cgroup": "targ_cgid",
+               "name": "targ_comm"}
+    failed_help = "only exits with a non-zero code or by a signal (as BCC's exitsnoop)"
+    hook_families = ("tp_btf", "tracepoint")
+    differs = "--utc and --label are not implemented; -c PATH is a cgroup v2 path."
 
     def add_args(self, p: argparse.ArgumentParser) -> None:
-        p.add_argument("-x", "--failed", action="store_true",
-                       help="only exits with a non-zero code or by a signal")
         p.add_argument("--per-thread", action="store_true",
                        help="every thread's exit, not only whole processes")
-        add_hook_arg(p, ["tp_btf", "tracepoint"])
 
     def constants(self, args: argparse.Namespace) -> dict[str, Any]:
         return {"targ_failed": bool(args.failed), "targ_threads": bool(args.per_thread)}
 
     def probes(self, args: argparse.Namespace) -> list[Probe]:
-        prog, fb = chain(["tp_btf_exit", "tp_exit"], args.hook)
-        return [Probe(prog, fallbacks=fb)]
+        return [self.hook_probe(args, ["tp_btf_exit", "tp_exit"])]
 
     def header(self, args: argparse.Namespace) -> str:
         return f"{'PCOMM':<16} {'PID':>7} {'PPID':>7} {'TID':>7} {'AGE(s)':>8} EXIT_CODE"

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from ..manager import Probe
-from .base import Tool, plain
+from .base import TRACE_OPTIONS, Tool, plain
 
 CALLS = {0: "kill", 1: "tkill", 2: "tgkill"}
 
@@ -43,9 +43,14 @@ class KillSnoop(Tool):
     help = "trace signals sent with kill(): sender, signal, target, result"
     events_map = "events"
     record = "event"
+    bcc = "killsnoop"
+    options = (*TRACE_OPTIONS, "failed")
+    filters = {"pid": "targ_pid", "tid": "targ_tid", "uid": "targ_uid", "cgroup": "targ_cgid",
+               "name": "targ_comm"}
+    failed_help = "only failed kill calls (as BCC's killsnoop)"
+    differs = "tkill and tgkill are traced too (CALL in JSON); -c PATH is a cgroup v2 path."
 
     def add_args(self, p: argparse.ArgumentParser) -> None:
-        p.add_argument("-x", "--failed", action="store_true", help="only failed kill calls")
         p.add_argument("-s", "--signal", type=_signum,
                        help="only this signal (number or name, e.g. 9, KILL)")
 

@@ -11,7 +11,7 @@ import errno
 from typing import Any
 
 from ..manager import Probe
-from .base import Tool, plain
+from .base import SNOOP_OPTIONS, Tool, plain
 
 CALLS = ["stat", "lstat", "fstatat", "statx", "statfs"]
 SYSCALLS = [("newstat", True), ("newlstat", True), ("newfstatat", False), ("statx", False),
@@ -23,9 +23,13 @@ class StatSnoop(Tool):
     help = "trace stat() calls: process, path, result"
     events_map = "events"
     record = "event"
-
-    def add_args(self, p: argparse.ArgumentParser) -> None:
-        p.add_argument("-x", "--failed", action="store_true", help="only failed stats")
+    bcc = "statsnoop"
+    options = (*SNOOP_OPTIONS, "failed")
+    flags = {"timestamp": ("-t", "--timestamp"), "time": ("-T", "--time"), "tid": ("--tid",)}
+    filters = {"pid": "targ_pid", "tid": "targ_tid", "uid": "targ_uid", "cgroup": "targ_cgid",
+               "name": "targ_comm"}
+    failed_help = "only failed stats (as BCC's statsnoop)"
+    differs = "the result column is RET (BCC: FD, also the stat return value); -c PATH is a cgroup v2 path."
 
     def constants(self, args: argparse.Namespace) -> dict[str, Any]:
         return {"targ_failed": bool(args.failed)}
