@@ -217,3 +217,17 @@ def test_ld_so_cache_string_scan_is_bounded() -> None:
     data = head + table + b"a" * (1 << 20)
     with pytest.raises(ParseError, match="no NUL within 4096 bytes"):
         parse_ld_so_cache(data)
+
+
+def test_fuzz_findings_trace_line_with_huge_numbers_and_config_types() -> None:
+    """Found by `make fuzz`: a 4,400-digit pid/tgid in a trace_pipe line (ValueError from
+    int()), and `constants: 5` in an exporter config (TypeError)."""
+    from bpfkit.export.config import ConfigError, parse_config
+    from bpfkit.tracepipe import parse_line
+    for line in ("bash-1" + "1" * 4400 + " [001] d..31 1.5: bpf_trace_printk: x",
+                 "bash-12 (" + "1" * 4400 + ") [001] d..31 1.5: bpf_trace_printk: x"):
+        with pytest.raises(ParseError, match="not a trace_pipe event line"):
+            parse_line(line)
+    assert parse_line("bash-12 (  12) [001] d..31 1.5: bpf_trace_printk: x").tgid == 12
+    with pytest.raises(ConfigError, match="constants"):
+        parse_config("object: x.bpf.o\nconstants: 5\n", "<t>", base_dir="/", env={})
