@@ -50,17 +50,8 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _jsonable(v: Any) -> Any:
-    if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        return {f.name: _jsonable(getattr(v, f.name)) for f in dataclasses.fields(v)}
-    if isinstance(v, enum.Enum):
-        return v.name.lower()
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, bytes):
-        return v.hex()
-    return v
+    from .show import plain
+    return plain(v)
 
 
 def emit_json(v: Any) -> None:
@@ -85,6 +76,8 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
 def cmd_prog_list(a: argparse.Namespace) -> int:
     from . import introspect
     progs = introspect.programs()
+    for p in progs:  # the kernel keeps 15 characters of a name; BTF has all of it
+        p.name = introspect.full_name(p)
     if a.json:
         emit_json(progs)
         return 0
@@ -121,8 +114,10 @@ def _open_prog(ref: str):  # type: ignore[no-untyped-def]
 
 
 def cmd_prog_show(a: argparse.Namespace) -> int:
+    from . import introspect
     with _open_prog(a.ref) as p:
         info = p.info()
+        info.name = introspect.full_name(info, p)
     if a.json:
         emit_json(info)
     else:
@@ -133,14 +128,41 @@ def cmd_prog_show(a: argparse.Namespace) -> int:
 
 
 def cmd_prog_dump(a: argparse.Namespace) -> int:
-    from . import asm
+    """Translated instructions like ``bpftool prog dump xlated``, plus helper ids and the
+    source lines and function prototypes from the program's BTF."""
+    from . import asm, introspect
     with _open_prog(a.ref) as p:
         insns = asm.decode(p.xlated())
+        src = introspect.program_source(p)
+    calls = introspect.call_names(insns)
+    funcs = {off: proto for off, _n, proto in (src.funcs if src else [])}
+    lines: dict[int, introspect.SourceLine] = {}
+    for sl in (src.lines if src else []):
+        lines.setdefault(sl.insn_off, sl)
+    rows: list[dict[str, Any]] = []
+    for idx, (ins, slot) in enumerate(zip(insns, asm.slot_offsets(insns), strict=True)):
+        text = asm.format_instruction(ins)
+        if idx in calls:
+            text = f"({ins.opcode:02x}) call {calls[idx]}"
+        row: dict[str, Any] = {"pc": slot}
+        if slot in funcs:
+            row["proto"] = funcs[slot]
+        li = lines.get(slot)
+        if li is not None:
+            row["src"] = li.text
+            row["file"], row["line"], row["col"] = li.file, li.line, li.col
+        row["disasm"] = text
+        rows.append(row)
     if a.json:
-        emit_json([{"opcode": i.opcode, "dst": i.dst, "src": i.src, "off": i.off, "imm": i.imm,
-                    "text": str(i)} for i in insns])
-    else:
-        print(asm.disassemble(insns))
+        emit_json(rows)
+        return 0
+    for r in rows:
+        if "proto" in r:
+            print(f"{r['proto']}:")
+        if "src" in r:
+            where = f" [{os.path.basename(r['file'])}:{r['line']}]" if a.linum else ""
+            print(f"; {r['src']}{where}")
+        print(f"{r['pc']: 4d}: {r['disasm']}")
     return 0
 
 
@@ -200,45 +222,96 @@ def _parse_bytes(text: str, size: int, what: str = "key") -> bytes:
     return raw
 
 
-def _fmt(v: Any) -> Any:
-    if isinstance(v, bytes):
-        return v.hex()
-    if isinstance(v, list):
-        return [_fmt(x) for x in v]
-    return v
+def _hex_list(b: bytes) -> list[str]:
+    return [f"0x{x:02x}" for x in b]
+
+
+def _map_entry(m: Any, k: bytes, v: bytes | list[bytes], typed: bool
+               ) -> tuple[dict[str, Any], tuple[Any, Any] | None]:
+    """One entry shaped like ``bpftool -j map dump`` (raw ``key``/``value`` byte lists and,
+    when the map has BTF, ``formatted``), and the decoded (key, value) for text output."""
+    from .show import plain
+    out: dict[str, Any] = {"key": _hex_list(k)}
+    if isinstance(v, list):  # per-CPU
+        out["values"] = [{"cpu": i, "value": _hex_list(x)} for i, x in enumerate(v)]
+        if not typed:
+            return out, None
+        key, vals = m.key_codec.decode(k), [m.value_codec.decode(x) for x in v]
+        out["formatted"] = {"key": plain(key), "values": [
+            {"cpu": i, "value": plain(x)} for i, x in enumerate(vals)]}
+        return out, (key, vals)
+    out["value"] = _hex_list(v)
+    if not typed:
+        return out, None
+    key, val = m.key_codec.decode(k), m.value_codec.decode(v)
+    out["formatted"] = {"key": plain(key), "value": plain(val)}
+    return out, (key, val)
+
+
+def _print_entry(e: dict[str, Any], decoded: tuple[Any, Any] | None) -> None:
+    from .show import text
+    if decoded is None:
+        key = " ".join(x[2:] for x in e["key"])
+        if "values" in e:
+            vals = "; ".join(f"cpu{c['cpu']}: " + " ".join(x[2:] for x in c["value"])
+                             for c in e["values"])
+            print(f"key: {key}  values: {vals}")
+        else:
+            print(f"key: {key}  value: {' '.join(x[2:] for x in e['value'])}")
+        return
+    k, v = decoded
+    if "values" in e:
+        print(f"{text(k, 64)}: " + ", ".join(f"cpu{i}={text(x, 64)}" for i, x in enumerate(v)))
+    else:
+        print(f"{text(k, 64)}: {text(v, 64)}")
 
 
 def cmd_map_dump(a: argparse.Namespace) -> int:
+    """Every entry, decoded through the BTF the kernel holds for the map (as bpftool)."""
+    from . import introspect
     with _open_map(a.ref) as m:
-        items = list(m.items())
+        typed = introspect.type_map(m) is not None
+        entries = [_map_entry(m, k, v, typed) for k, v in m.items_raw()]
     if a.json:
-        emit_json([{"key": _fmt(k), "value": _fmt(v)} for k, v in items])
+        emit_json([e for e, _ in entries])
     else:
-        for k, v in items:
-            print(f"{_fmt(k)}: {_fmt(v)}")
-        print(f"({len(items)} entries)")
+        for e, d in entries:
+            _print_entry(e, d)
+        print(f"({len(entries)} entries)")
     return 0
 
 
 def cmd_map_show(a: argparse.Namespace) -> int:
+    from . import introspect
     with _open_map(a.ref) as m:
         info = m.info()
+        types = introspect.type_map(m)
+    extra = {}
+    if types is not None:
+        extra = {"key_type": types.name(types.key_type_id),
+                 "value_type": types.name(types.value_type_id)}
     if a.json:
-        emit_json(info)
+        emit_json({**_jsonable(info), **extra})
     else:
         for f in dataclasses.fields(info):
             v = getattr(info, f.name)
             print(f"{f.name:>18}: {_tname(v) if isinstance(v, enum.Enum) else v}")
+        for k, v in extra.items():
+            print(f"{k:>18}: {v}")
     return 0
 
 
 def cmd_map_lookup(a: argparse.Namespace) -> int:
+    from . import introspect
     with _open_map(a.ref) as m:
-        v = m.lookup(_parse_bytes(a.key, m.key_size))
-    if v is None:
-        print("bpfkit: no such key", file=sys.stderr)
-        return EXIT_ERROR
-    emit_json({"key": a.key, "value": _fmt(v)}) if a.json else print(_fmt(v))
+        typed = introspect.type_map(m) is not None
+        key = _parse_bytes(a.key, m.key_size)
+        v = m.lookup_raw(key)
+        if v is None:
+            print(f"bpfkit: map {a.ref}: no such key {a.key}", file=sys.stderr)
+            return EXIT_ERROR
+        e, d = _map_entry(m, key, v, typed)
+    emit_json(e) if a.json else _print_entry(e, d)
     return 0
 
 
@@ -378,6 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = add(prog, "dump", cmd_prog_dump, "disassemble a program's translated instructions")
     d.add_argument("ref")
     d.add_argument("--xlated", action="store_true", help="(default) the verifier's output")
+    d.add_argument("--linum", action="store_true", help="add file:line to each source line")
 
     mp = sub.add_parser("map", help="BPF maps").add_subparsers(metavar="ACTION")
     add(mp, "list", cmd_map_list, "list maps")

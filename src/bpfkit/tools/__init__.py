@@ -31,6 +31,17 @@ TOOL_MODULES: dict[str, tuple[str, str]] = {
     "statsnoop": ("statsnoop", "trace stat() calls: process, path, result"),
     "syncsnoop": ("syncsnoop", "trace sync(), fsync() and other flushes to storage"),
     "capable": ("capable", "trace security capability checks: capability, process, verdict"),
+    "runqlat": ("runqlat", "run queue (scheduler) latency as a histogram"),
+    "cpudist": ("cpudist", "on-CPU (or off-CPU) time per scheduling as a histogram"),
+    "offcputime": ("offcputime", "summarize off-CPU time by kernel and user stack"),
+    "biolatency": ("biolatency", "block device I/O latency as a histogram"),
+    "biosnoop": ("biosnoop", "trace block device I/O: process, disk, sector, size, latency"),
+    "bitesize": ("bitesize", "block I/O sizes as a histogram per process name"),
+    "softirqs": ("softirqs", "time spent in soft interrupts, per vector"),
+    "hardirqs": ("hardirqs", "time spent in hard interrupt handlers, per handler"),
+    "gethostlatency": ("gethostlatency", "latency of host name lookups (getaddrinfo...) in libc"),
+    "tcplife": ("tcplife", "trace TCP sessions as they close: bytes, duration"),
+    "tcpretrans": ("tcpretrans", "trace TCP retransmissions: connection and state"),
     "exitsnoop": ("exitsnoop", "trace process exits: age, exit code or terminating signal"),
 }
 
