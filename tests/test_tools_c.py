@@ -713,3 +713,45 @@ def test_mountsnoop_mount_and_umount_match_bpftrace(tmp_path: Any) -> None:
     assert recs[2]["flag_names"] == "MNT_DETACH"
     assert m["mnt_ns"] == os.stat(f"/proc/{me}/ns/mnt").st_ino
     assert [ln.split()[1] for ln in oracle] == [str(x["ret"]) for x in recs], oracle
+
+
+# --------------------------------------------------------------------------- oomkill
+
+OOM_CHILD = """
+import os, sys
+open(sys.argv[1] + '/cgroup.procs', 'w').write(str(os.getpid()))
+b = bytearray(256 << 20)
+for i in range(0, len(b), 4096):
+    b[i] = 1
+"""
+
+
+@pytest.mark.parametrize("hook", ["tp_btf", "tracepoint"])
+def test_oomkill_reports_a_memcg_oom_kill(hook: str) -> None:
+    base = "/sys/fs/cgroup/memory"
+    if not os.path.exists(f"{base}/cgroup.procs"):
+        pytest.skip("no cgroup v1 memory controller at /sys/fs/cgroup/memory to confine an OOM")
+    cg = f"{base}/bk_oom_{os.getpid()}_{hook}"
+    os.mkdir(cg)
+    statuses: list[int] = []
+    pids: list[int] = []
+    try:
+        with open(f"{cg}/memory.limit_in_bytes", "w") as f:
+            f.write(str(32 << 20))
+
+        def trigger() -> None:
+            p = subprocess.Popen([sys.executable, "-c", OOM_CHILD, cg])
+            pids.append(p.pid)
+            statuses.append(p.wait(60))
+            time.sleep(0.3)
+
+        r = run_tool(["oomkill", "--json", "--hook", hook, "--duration", "4"], trigger)
+        with open(f"{cg}/memory.oom_control") as f:
+            kills = int(dict(ln.split() for ln in f)["oom_kill"])
+    finally:
+        os.rmdir(cg)
+    assert statuses == [-signal.SIGKILL]
+    recs = [x for x in r.records() if x["victim_pid"] == pids[0]]
+    assert len(recs) == kills == 1, (r.out, kills)
+    assert recs[0]["trigger_pid"] == pids[0]  # its own allocation ran out
+    assert recs[0]["pages"] > (32 << 20) // 4096 and recs[0]["hook"] == hook

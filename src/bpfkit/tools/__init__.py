@@ -43,6 +43,7 @@ TOOL_MODULES: dict[str, tuple[str, str]] = {
     "tcplife": ("tcplife", "trace TCP sessions as they close: bytes, duration"),
     "tcpretrans": ("tcpretrans", "trace TCP retransmissions: connection and state"),
     "mountsnoop": ("mountsnoop", "trace mount() and umount() calls with their arguments"),
+    "oomkill": ("oomkill", "trace out-of-memory kills: trigger, victim, pages"),
     "exitsnoop": ("exitsnoop", "trace process exits: age, exit code or terminating signal"),
 }
 
