@@ -755,3 +755,50 @@ def test_oomkill_reports_a_memcg_oom_kill(hook: str) -> None:
     assert len(recs) == kills == 1, (r.out, kills)
     assert recs[0]["trigger_pid"] == pids[0]  # its own allocation ran out
     assert recs[0]["pages"] > (32 << 20) // 4096 and recs[0]["hook"] == hook
+
+
+# --------------------------------------------------------------------------- sslsniff
+
+TLS_PAIR = """
+import socket, ssl, threading, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+def serve():
+    c, _ = srv.accept()
+    with ctx.wrap_socket(c, server_side=True) as s:
+        d = s.recv(100); s.sendall(b"pong:" + d)
+t = threading.Thread(target=serve); t.start()
+cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+cctx.check_hostname = False; cctx.verify_mode = ssl.CERT_NONE
+with cctx.wrap_socket(socket.create_connection(srv.getsockname())) as s:
+    s.sendall(sys.argv[3].encode()); print(s.recv(100).decode())
+t.join()
+"""
+
+
+def test_sslsniff_shows_the_plaintext_of_a_tls_exchange(tmp_path: Any) -> None:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed (it makes the test's certificate)")
+    key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj",
+                    "/CN=localhost", "-days", "1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    secret = f"bk-secret-{os.getpid()}"
+    out: list[str] = []
+
+    def trigger() -> None:
+        p = subprocess.run([sys.executable, "-c", TLS_PAIR, str(cert), str(key), secret],
+                           capture_output=True, text=True, check=True)
+        out.append(p.stdout)
+        time.sleep(0.3)
+
+    r = run_tool(["sslsniff", "--json", "--duration", "4"], trigger)
+    assert out == [f"pong:{secret}\n"]
+    recs = [x for x in r.records() if secret in x["data"]]
+    got = [(x["func"], x["data"], x["len"]) for x in recs]
+    assert got == [("SSL_write", secret, len(secret)), ("SSL_read", secret, len(secret)),
+                   ("SSL_write", f"pong:{secret}", len(secret) + 5),
+                   ("SSL_read", f"pong:{secret}", len(secret) + 5)], got
+    assert len({x["pid"] for x in recs}) == 1 and not any(x["truncated"] for x in recs)

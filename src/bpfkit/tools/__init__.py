@@ -44,6 +44,7 @@ TOOL_MODULES: dict[str, tuple[str, str]] = {
     "tcpretrans": ("tcpretrans", "trace TCP retransmissions: connection and state"),
     "mountsnoop": ("mountsnoop", "trace mount() and umount() calls with their arguments"),
     "oomkill": ("oomkill", "trace out-of-memory kills: trigger, victim, pages"),
+    "sslsniff": ("sslsniff", "capture the plaintext of OpenSSL reads and writes (TLS without a CA)"),
     "exitsnoop": ("exitsnoop", "trace process exits: age, exit code or terminating signal"),
 }
 
