@@ -17,9 +17,34 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .cleanup import interrupt_on_term
-from .errors import BpfkitError, PermissionDenied
+from .errors import BpfkitError, PermissionDenied, UsageError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PERM = 0, 1, 2, 3
+EXIT_PIPE = 128 + 13  # what a shell reports for a command killed by SIGPIPE
+
+
+def _safe_stdio() -> None:
+    """Names from BTF, ELF and the kernel are bytes decoded with surrogateescape: print them
+    escaped rather than die with UnicodeEncodeError on a non-UTF-8 name or an ASCII locale."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a stream that is closed or not a text file
+                pass
+
+
+def _reader_gone() -> int:
+    """The reader of our stdout went away (``bpfkit ... | head``): stop quietly.  stdout is
+    pointed at /dev/null so that flushing it at exit does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return EXIT_PIPE
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -62,10 +87,29 @@ def cmd_prog_list(a: argparse.Namespace) -> int:
     return 0
 
 
+def _seconds(text: str) -> float:
+    """An interval typed by the user: a positive number of seconds."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < v <= 1e9:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return v
+
+
+def _object_id(ref: str, what: str) -> int:
+    """A kernel object id typed by the user (ids are 32-bit)."""
+    n = int(ref)
+    if not 0 < n <= 0xFFFFFFFF:
+        raise UsageError(f"{what} id {ref[:24]} is out of range (ids are 1 to 4294967295)")
+    return n
+
+
 def _open_prog(ref: str):  # type: ignore[no-untyped-def]
     from .program import Program
     if ref.isdigit():
-        return Program.from_id(int(ref))
+        return Program.from_id(_object_id(ref, "program"))
     return Program.from_pin(ref)
 
 
@@ -139,18 +183,43 @@ def cmd_map_list(a: argparse.Namespace) -> int:
 def _open_map(ref: str):  # type: ignore[no-untyped-def]
     from .maps import Map
     if ref.isdigit():
-        return Map.from_id(int(ref))
+        return Map.from_id(_object_id(ref, "map"))
     return Map.from_pin(ref)
 
 
-def _parse_bytes(text: str, size: int) -> bytes:
-    """A key/value on the command line: an integer, 0x-hex bytes, or space-separated bytes."""
+def _parse_bytes(text: str, size: int, what: str = "key") -> bytes:
+    """A key/value on the command line: an integer, ``hex:`` bytes, or space-separated
+    bytes; anything that does not fit the map's ``size`` is a UsageError (exit 2)."""
     text = text.strip()
     if " " in text:
-        return bytes(int(x, 0) for x in text.split())
-    if text.startswith("hex:"):
-        return bytes.fromhex(text[4:])
-    return int(text, 0).to_bytes(size, sys.byteorder, signed=text.startswith("-"))
+        try:
+            vals = [int(x, 0) for x in text.split()]
+        except ValueError:
+            raise UsageError(f"{what} {text[:40]!r}: want bytes such as '1 0 0 0' or "
+                             "'0x01 0x00'") from None
+        if any(not 0 <= v <= 255 for v in vals):
+            raise UsageError(f"{what} {text[:40]!r}: each byte must be 0 to 255")
+        raw = bytes(vals)
+    elif text.startswith("hex:"):
+        try:
+            raw = bytes.fromhex(text[4:])
+        except ValueError:
+            raise UsageError(f"{what} {text[:40]!r}: not hex bytes") from None
+    else:
+        try:
+            n = int(text, 0)
+        except ValueError:
+            raise UsageError(f"{what} {text[:40]!r}: want an integer (0x hex allowed), "
+                             "'hex:0a0b...' or space-separated bytes") from None
+        lo, hi = -(1 << (8 * size - 1)), (1 << (8 * size)) - 1
+        if not lo <= n <= hi:
+            raise UsageError(f"{what} {text[:40]} does not fit in the map's {size}-byte "
+                             f"{what} ({lo} to {hi})")
+        return n.to_bytes(size, sys.byteorder, signed=n < 0)
+    if len(raw) != size:
+        raise UsageError(f"{what} {text[:40]!r}: {len(raw)} bytes given, the map's {what} "
+                         f"is {size} bytes")
+    return raw
 
 
 def _hex_list(b: bytes) -> list[str]:
@@ -248,7 +317,8 @@ def cmd_map_lookup(a: argparse.Namespace) -> int:
 
 def cmd_map_update(a: argparse.Namespace) -> int:
     with _open_map(a.ref) as m:
-        m.update(_parse_bytes(a.key, m.key_size), _parse_bytes(a.value, m.value_size))
+        m.update(_parse_bytes(a.key, m.key_size),
+                 _parse_bytes(a.value, m.value_size, "value"))
     return 0
 
 
@@ -283,7 +353,7 @@ def cmd_link_list(a: argparse.Namespace) -> int:
 
 def cmd_link_show(a: argparse.Namespace) -> int:
     from .link import Link
-    with (Link.from_id(int(a.ref)) if a.ref.isdigit() else Link.from_pin(a.ref)) as li:
+    with (Link.from_id(_object_id(a.ref, "link")) if a.ref.isdigit() else Link.from_pin(a.ref)) as li:
         info = li.info()
     emit_json(info) if a.json else print(info)
     return 0
@@ -291,7 +361,7 @@ def cmd_link_show(a: argparse.Namespace) -> int:
 
 def cmd_link_detach(a: argparse.Namespace) -> int:
     from .link import Link
-    li = Link.from_id(int(a.ref)) if a.ref.isdigit() else Link.from_pin(a.ref)
+    li = Link.from_id(_object_id(a.ref, "link")) if a.ref.isdigit() else Link.from_pin(a.ref)
     li.detach()
     return 0
 
@@ -420,7 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
     add(bt, "list", cmd_btf_list, "list BTF objects")
     tp = add(sub, "top", cmd_top, "live view of loaded BPF programs: run counts, events/s, "
              "average run time and CPU share (BPF stats are switched on while it runs)")
-    tp.add_argument("-i", "--interval", type=float, default=1.0, help="seconds between samples")
+    tp.add_argument("-i", "--interval", type=_seconds, default=1.0,
+                    help="seconds between samples")
     tp.add_argument("--once", action="store_true", help="sample once and exit")
     tp.add_argument("-n", "--count", type=int, default=0, help="stop after N refreshes")
     tp.add_argument("--sort", default="cpu", choices=["cpu", "events", "avg", "id", "name",
@@ -498,6 +569,14 @@ def _tool_parser(name: str) -> tuple[argparse.ArgumentParser, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _safe_stdio()
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     rest: list[str] = []
     if "--" in argv:  # `bpfkit run prog.bpf.c [options] -- COMMAND ARGS...`
@@ -527,12 +606,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         with interrupt_on_term():  # SIGTERM is Ctrl-C: detach, summarise, exit 0
             return int(args.func(args) or 0)
     except PermissionDenied as e:
-        hint = "" if os.geteuid() == 0 else " (bpfkit needs root or CAP_BPF/CAP_PERFMON)"
+        hint = "" if os.geteuid() == 0 or "CAP_" in str(e) else \
+            " (bpfkit needs root or CAP_BPF/CAP_PERFMON)"
         print(f"bpfkit: {e}{hint}", file=sys.stderr)
         return EXIT_PERM
+    except UsageError as e:
+        print(f"bpfkit: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except BpfkitError as e:
         print(f"bpfkit: {e}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:
+        return _reader_gone()
     except OSError as e:
         print(f"bpfkit: {e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "),
               file=sys.stderr)

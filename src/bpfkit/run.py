@@ -19,7 +19,7 @@ from typing import Any
 
 from ._consts import HelperId, MapType
 from .cleanup import interrupt_on_term
-from .errors import BpfkitError
+from .errors import BpfkitError, UsageError
 from .show import plain, text
 
 _SKIP_MAPS = {MapType.RINGBUF, MapType.PERF_EVENT_ARRAY, MapType.PROG_ARRAY,
@@ -29,20 +29,13 @@ _SKIP_MAPS = {MapType.RINGBUF, MapType.PERF_EVENT_ARRAY, MapType.PROG_ARRAY,
 
 
 def parse_const(text: str) -> tuple[str, Any]:
-    """``NAME=VALUE``: ints (0x.., negative), true/false, else a string."""
-    if "=" not in text:
-        raise BpfkitError(f"--const {text!r}: expected NAME=VALUE")
-    name, _, raw = text.partition("=")
-    v: Any = raw
-    low = raw.lower()
-    if low in ("true", "false"):
-        v = low == "true"
-    else:
-        try:
-            v = int(raw, 0)
-        except ValueError:
-            pass
-    return name.strip(), v
+    """``NAME=VALUE``: the value stays text until the variable's BTF type parses it (an int
+    in any base, a bool, a char or string, an enumerator name); see spec.encode_text."""
+    from .spec import ConstText
+    name, sep, raw = text.partition("=")
+    if not sep or not name.strip():
+        raise UsageError(f"--const {text!r}: expected NAME=VALUE")
+    return name.strip(), ConstText(raw)
 
 
 def _status(msg: str, quiet: bool) -> None:
