@@ -511,6 +511,35 @@ class Map(FDObject):
             else:
                 yield k, bytes(v[:n])
 
+    def use_btf(self, spec: Any, key_type_id: int, value_type_id: int) -> None:
+        """Decode keys and values through BTF types (a type whose size differs from the
+        map's key/value size is ignored: that side stays bytes)."""
+        from .btf.codec import BTFCodec
+        for attr, tid, size in (("key_codec", key_type_id, self.key_size),
+                                ("value_codec", value_type_id, self.value_size)):
+            if not tid:
+                continue
+            try:
+                codec = BTFCodec(spec, tid)
+            except BpfkitError:
+                continue
+            if codec.size == size:
+                setattr(self, attr, codec)
+
+    def lookup_raw(self, key: bytes) -> bytes | list[bytes] | None:
+        """The undecoded value for key bytes (one per possible CPU for per-CPU maps), or
+        None if absent: for byte-level consumers like ``items_raw``."""
+        if len(key) != self.key_size:
+            raise ValueError(f"map {self.name!r}: key of {len(key)} bytes, the map's keys "
+                             f"are {self.key_size}")
+        raw = self._lookup_raw(key)
+        if raw is None:
+            return None
+        s, n = self._stride, self.value_size
+        if self.percpu:
+            return [bytes(raw[i * s:i * s + n]) for i in range(self.ncpus)]
+        return bytes(raw[:n])
+
     def values(self) -> Iterator[Any]:
         for _, v in self.items():
             yield v
