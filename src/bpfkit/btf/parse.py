@@ -145,7 +145,9 @@ class Spec:
         self._tend = 0
         self._strs = b"" if base is not None else b"\0"
         self._cache: list[BTFType | None] = []
-        self._name_offs: dict[int, int | list[int]] | None = {}
+        #: name offset of each own type, in id order (None once types were added/renamed)
+        self._name_offs: array[int] | None = array("I")
+        self._name_col: tuple[bytes, frozenset[int]] | None = None  # see _name_column
         self._name_strs: dict[str, list[int]] | None = None
         self._strdict: dict[bytes, int] | None = None
         self._found: dict[str, list[int]] = {}
@@ -277,31 +279,30 @@ class Spec:
 
     # ------------------------------------------------------------------ indexing
     def _index(self, raw: bytes, start: int, end: int) -> None:
-        """One pass over the type section: record offsets and name-offset -> id(s)."""
+        """One pass over the type section: each type's offset and name offset.
+
+        Two flat ``array('I')`` columns and no per-type Python objects: the kernel's ~126k
+        types index in one tight loop, and a name look-up searches the name-offset column
+        at C speed (:meth:`_scan_name`) instead of a dict built for every name up front.
+        """
         offs = array("I")
         append = offs.append
-        names: dict[int, int | list[int]] = {}
-        setdefault = names.setdefault
+        noffs = array("I")
+        nappend = noffs.append
         unpack = struct.Struct(self._fmt + "II").unpack_from
         reclen, per = _RECLEN, _PER_VLEN
         off = start
-        tid = self._first
         info = 0
         try:
             while off < end:
                 name_off, info = unpack(raw, off)
                 append(off)
-                if name_off:
-                    prev = setdefault(name_off, tid)
-                    if prev != tid:
-                        if type(prev) is int:
-                            names[name_off] = [prev, tid]  # type: ignore[list-item]
-                        else:
-                            prev.append(tid)  # type: ignore[union-attr]
+                nappend(name_off)
                 top = info >> 24
                 off += reclen[top] + (info & 0xFFFF) * per[top]  # type: ignore[operator]
-                tid += 1
         except TypeError:
+            tid = self._first + len(offs) - 1
+            off = offs[-1]
             kind = (info >> 24) & 31
             if info & 0x60000000:
                 what = f"reserved info bits set (info 0x{info:08x})"
@@ -312,16 +313,17 @@ class Spec:
             raise BTFError(f"BTF type id {tid} at offset {off - start} of the type section has "
                            f"{what}")
         except struct.error:
+            tid = self._first + len(offs)
             raise BTFError(f"BTF type id {tid} at offset {off - start} is truncated: the type "
                            f"section ends at {end - start}")
         if off != end:
-            last = tid - 1
+            last = self._first + len(offs) - 1
             raise BTFError(f"BTF type id {last} (at offset {offs[-1] - start}) runs past the end of "
                            f"the type section ({off - start} > {end - start}): vlen too large?")
         self._offs = offs
         self._tend = end
         self._cache = [None] * len(offs)
-        self._name_offs = names
+        self._name_offs = noffs
 
     # ------------------------------------------------------------------ basic access
     @property
@@ -430,6 +432,7 @@ class Spec:
 
     def _mutated(self) -> None:
         self._name_offs = None
+        self._name_col = None
         self._name_strs = None
         self._found = {}
 
@@ -441,7 +444,7 @@ class Spec:
         """A copy whose types can be changed without touching this Spec (shares the base)."""
         new = Spec.__new__(Spec)
         for attr in ("_base", "_byteorder", "_fmt", "_first", "_str_base", "_raw", "_offs",
-                     "_tend", "_strs", "_name_offs", "_name_strs", "_strdict"):
+                     "_tend", "_strs", "_name_offs", "_name_col", "_name_strs", "_strdict"):
             setattr(new, attr, getattr(self, attr))
         new._cache = [None if t is None else _copy.deepcopy(t) for t in self._cache]
         if new._name_strs is not None:
@@ -518,22 +521,35 @@ class Spec:
                         idx.setdefault(n, []).append(tid)
                 self._name_strs = idx
             return list(self._name_strs.get(name, ()))
-        names = self._name_offs
+        col, used = self._name_column()
         pat = name.encode("utf-8", "surrogateescape") + b"\0"
         found: list[int] = []
         for buf, delta in self._string_chunks():
             p = buf.find(pat)
             while p >= 0:
-                hit = names.get(p + delta)
-                if hit is not None:
-                    if type(hit) is int:
-                        found.append(hit)
-                    else:
-                        found.extend(hit)  # type: ignore[arg-type]
+                # the string also occurs as the tail of longer names ("file" in "inode_file"):
+                # only offsets some type names are searched for in the column, where every
+                # aligned 4-byte match is one type
+                if p + delta in used:
+                    needle = struct.pack("=I", p + delta)  # the column's native order
+                    i = col.find(needle)
+                    while i >= 0:
+                        if not i & 3:
+                            found.append(self._first + (i >> 2))
+                        i = col.find(needle, i + 1)
                 p = buf.find(pat, p + 1)
         if len(found) > 1:
             found = sorted(set(found))
         return found
+
+    def _name_column(self) -> tuple[bytes, frozenset[int]]:
+        """The name-offset column as bytes and the set of offsets in it (made once, at C
+        speed, on the first name look-up)."""
+        col = self._name_col
+        if col is None:
+            assert self._name_offs is not None
+            col = self._name_col = (self._name_offs.tobytes(), frozenset(self._name_offs))
+        return col
 
     def ids_by_name(self, name: str, kind: KindArg = None) -> list[int]:
         """Ids of the types called ``name`` (optionally of one kind), base first, in id order."""
