@@ -553,20 +553,7 @@ class _Loader:
         mp.object_spec = self.spec  # type: ignore[attr-defined]  # DWARF types for records
         if btf is None or m.is_data or m.struct_ops is not None:
             return
-        try:
-            from .btf.codec import BTFCodec
-        except ImportError:
-            return
-        for attr, tid, size in (("key_codec", m.key_type_id, m.key_size),
-                                ("value_codec", m.value_type_id, m.value_size)):
-            if not tid:
-                continue
-            try:
-                codec = BTFCodec(btf, tid)
-            except BpfkitError:
-                continue
-            if codec.size == size:
-                setattr(mp, attr, codec)
+        mp.use_btf(btf, m.key_type_id, m.value_type_id)
 
     def raw_create(self, m: MapSpec, kname: str, inner: Map | None = None,
                    use_btf: bool = True) -> Map:

@@ -28,7 +28,15 @@ from .. import cleanup
 from .. import netlink as nlk
 from .. import syscall as sc
 from .._consts import BPF_F_AFTER, BPF_F_BEFORE, BPF_F_ID, BPF_F_LINK, AttachType, Cmd, ProgramType
-from ..errors import ENOTSUPP, AttachError, BpfkitError, KernelError, NotFound, kernel_error
+from ..errors import (
+    ENOTSUPP,
+    AttachError,
+    BpfkitError,
+    KernelError,
+    NotFound,
+    PermissionDenied,
+    kernel_error,
+)
 from ..link import CallbackLink, Link
 from ..netns import NETNS_RUN_DIR, NetNS, NetnsRef, enter, netns_inode, open_netns
 
@@ -489,6 +497,18 @@ def attach_socket_filter(prog: Any, sock: socket.socket | int) -> CallbackLink:
                                      hook=f"socket filter on fd {fd}"))
 
 
+def packet_socket(protocol: int = 0) -> socket.socket:
+    """``socket(AF_PACKET, SOCK_RAW)``; a PermissionDenied that names CAP_NET_RAW (the
+    capability it needs, which CAP_BPF does not imply) rather than a bare EPERM."""
+    try:
+        return socket.socket(socket.AF_PACKET, socket.SOCK_RAW, protocol)
+    except PermissionError as e:
+        raise PermissionDenied("socket(AF_PACKET, SOCK_RAW)", e.errno or errno.EPERM,
+                               obj="a raw packet socket",
+                               hint="raw packet sockets need CAP_NET_RAW: run as root or "
+                                    "grant CAP_NET_RAW") from None
+
+
 def open_raw_socket(iface: Iface, *, netns: NetnsRef = None, protocol: int = nlk.ETH_P_ALL,
                     bind: bool = True) -> socket.socket:
     """An AF_PACKET raw socket bound to ``iface``, for socket filter programs.
@@ -499,8 +519,7 @@ def open_raw_socket(iface: Iface, *, netns: NetnsRef = None, protocol: int = nlk
     with enter(netns):
         idx = nlk.ifindex(iface)
         name = nlk.ifname(idx)
-        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
-                          socket.htons(protocol) if bind else 0)
+        s = packet_socket(socket.htons(protocol) if bind else 0)
         try:
             if bind:
                 s.bind((name, protocol))

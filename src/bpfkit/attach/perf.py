@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import syscall as sc
-from ..errors import AttachError, KernelError, NotFound, kernel_error
+from ..errors import (
+    AttachError,
+    KernelError,
+    NotFound,
+    ParseError,
+    PermissionDenied,
+    kernel_error,
+)
 
 __all__ = [
     "PerfEventAttr", "PerfEvent", "perf_event_open", "perf_event_attr", "ioctl_enable",
@@ -209,10 +216,30 @@ def tracefs_path(*, mount: bool = True) -> str:
     if dbg:
         cands.append(os.path.join(dbg, "tracing"))
     cands += ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+    denied: list[str] = []
     for c in cands:
-        if os.path.exists(os.path.join(c, "events")):
-            _tracefs_cache = c
-            return c
+        try:
+            os.stat(os.path.join(c, "events"))
+        except PermissionError:
+            denied.append(c)
+            continue
+        except OSError:
+            continue
+        _tracefs_cache = c
+        return c
+    if denied or (m and not os.access(m, os.R_OK | os.X_OK)):
+        where = denied[0] if denied else (m or "")
+        try:
+            st = os.stat(where)
+            how = f"mode {st.st_mode & 0o7777:04o}, owner uid {st.st_uid} gid {st.st_gid}"
+        except OSError:
+            how = "not readable"
+        raise PermissionDenied(
+            "tracefs access", errno.EACCES, obj=f"tracefs at {where}",
+            detail=f"tracefs is mounted but this process cannot read it ({how})",
+            hint="run as root, or let this user read tracefs (e.g. 'mount -o remount,mode=755 "
+                 f"{where}', or a group with access); CAP_BPF and CAP_PERFMON do not grant "
+                 "file access")
     if mount and os.geteuid() == 0 and os.path.isdir("/sys/kernel/tracing"):
         if _mount("tracefs", "/sys/kernel/tracing", "tracefs") and \
                 os.path.exists("/sys/kernel/tracing/events"):
@@ -288,7 +315,12 @@ def online_cpus() -> list[int]:
     return parse_cpu_list(text)
 
 
+# Linux's NR_CPUS tops out at 8192; a list naming more is not one the kernel wrote.
+MAX_CPUS = 1 << 16
+
+
 def parse_cpu_list(text: str) -> list[int]:
+    """CPU numbers of a sysfs list such as ``0-3,5``; ParseError when malformed."""
     cpus: list[int] = []
     for part in text.split(","):
         part = part.strip()
@@ -296,12 +328,16 @@ def parse_cpu_list(text: str) -> list[int]:
             continue
         try:
             if "-" in part:
-                lo, hi = part.split("-", 1)
-                cpus.extend(range(int(lo), int(hi) + 1))
+                lo_s, hi_s = part.split("-", 1)
+                lo, hi = int(lo_s), int(hi_s)
             else:
-                cpus.append(int(part))
+                lo = hi = int(part)
         except ValueError:
-            raise AttachError(f"malformed CPU list {text!r}") from None
+            raise ParseError(f"malformed CPU list {text[:80]!r}") from None
+        if not 0 <= lo <= hi < MAX_CPUS or len(cpus) + hi - lo >= MAX_CPUS:
+            raise ParseError(f"CPU list {text[:80]!r}: {part[:40]!r} is not a range of CPU "
+                             f"numbers below {MAX_CPUS}")
+        cpus.extend(range(lo, hi + 1))
     return cpus
 
 
