@@ -15,7 +15,7 @@ import functools
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import asm
@@ -237,7 +237,7 @@ def load_spec(spec: CollectionSpec, *, constants: Mapping[str, Any] | None = Non
               autoload: Mapping[str, bool] | Iterable[str] | None = None,
               attach_targets: Mapping[str, Any] | None = None) -> Collection:
     """Load ``spec`` (which is left untouched and can be loaded again)."""
-    spec = spec.copy()
+    spec = spec.load_copy()
     if constants:
         spec.set_constants(dict(constants))
     for n, tgt in (attach_targets or {}).items():
@@ -316,8 +316,12 @@ class _Loader:
         self.make_variables()
 
     def sanitized_btf(self) -> bytes:
+        """The object's BTF as the kernel wants it (libbpf's ``bpf_object_fixup_btf`` and
+        ``sanitize_btf``): DATASEC sizes and offsets, static/extern FUNC linkage, the
+        ``.kconfig``/``.ksyms`` sections.  Copy on write: the types that change are
+        replaced in a copy that shares every other type with the spec's BTF."""
         assert self.spec.btf is not None
-        b = self.spec.btf.copy()
+        b = self.spec.btf.shallow_copy()
         int_id = 0
         for t in b:
             if isinstance(t, bt.Int) and t.size == 4 and t.name == "int":
@@ -328,45 +332,49 @@ class _Loader:
         for t in list(b):
             if isinstance(t, bt.Func) and t.linkage == bt.BTF_FUNC_GLOBAL \
                     and t.name in self.spec._static_funcs:
-                t.linkage = bt.BTF_FUNC_STATIC
-            if isinstance(t, bt.Func) and t.linkage == bt.BTF_FUNC_EXTERN:
+                b[t.id] = replace(t, linkage=bt.BTF_FUNC_STATIC)
+            elif isinstance(t, bt.Func) and t.linkage == bt.BTF_FUNC_EXTERN:
                 # the kernel's BTF loader takes static/global FUNCs only (as libbpf)
-                t.linkage = bt.BTF_FUNC_GLOBAL
+                b[t.id] = replace(t, linkage=bt.BTF_FUNC_GLOBAL)
                 proto = b.type(t.type)
-                if isinstance(proto, bt.FuncProto):
-                    for i, prm in enumerate(proto.params):
-                        if not prm.name and prm.type:
-                            prm.name = f"arg{i}"
+                if isinstance(proto, bt.FuncProto) and any(
+                        not prm.name and prm.type for prm in proto.params):
+                    b[proto.id] = replace(proto, params=[
+                        replace(prm, name=prm.name or (f"arg{i}" if prm.type else ""))
+                        for i, prm in enumerate(proto.params)])
             if not isinstance(t, bt.Datasec):
                 continue
+            ds = replace(t, vars=[replace(vs) for vs in t.vars])
             if t.name == ".kconfig":
                 kmap = self.spec.maps.get(KCONFIG_MAP)
-                for vs in t.vars:
+                for vs in ds.vars:
                     var = b.type(vs.type)
                     ext = self.spec.externs.get(var.name)
                     if isinstance(var, bt.Var) and ext is not None:
-                        var.linkage = bt.BTF_VAR_GLOBAL_ALLOCATED
+                        b[var.id] = replace(var, linkage=bt.BTF_VAR_GLOBAL_ALLOCATED)
                         vs.offset, vs.size = ext.offset, ext.size
-                t.vars.sort(key=lambda v: v.offset)  # the kernel wants them in order
-                t.size = kmap.value_size if kmap is not None else 0
+                ds.vars.sort(key=lambda v: v.offset)  # the kernel wants them in order
+                ds.size = kmap.value_size if kmap is not None else 0
             elif t.name == ".ksyms":
-                for i, vs in enumerate(t.vars):
+                for i, vs in enumerate(ds.vars):
                     var = b.type(vs.type)
                     if isinstance(var, bt.Var):
-                        var.type, var.linkage = int_id, bt.BTF_VAR_GLOBAL_ALLOCATED
+                        b[var.id] = replace(var, type=int_id,
+                                            linkage=bt.BTF_VAR_GLOBAL_ALLOCATED)
                     else:
                         vs.type = b.add(bt.Var(int_id, bt.BTF_VAR_GLOBAL_ALLOCATED,
                                                name=var.name))
                     vs.offset, vs.size = 4 * i, 4
-                t.size = 4 * len(t.vars)
+                ds.size = 4 * len(ds.vars)
             else:
                 offs = self.spec._sym_offsets.get(t.name, {})
-                t.size = self.spec._sec_sizes.get(t.name, t.size)
-                for vs in t.vars:
+                ds.size = self.spec._sec_sizes.get(t.name, t.size)
+                for vs in ds.vars:
                     var = b.type(vs.type)
                     if var.name in offs:
                         vs.offset = offs[var.name][0]
-                t.vars.sort(key=lambda v: v.offset)
+                ds.vars.sort(key=lambda v: v.offset)
+            b[t.id] = ds
         return sanitize_btf(b, probe_btf_features()).to_bytes()
 
     def load_btf(self) -> None:
