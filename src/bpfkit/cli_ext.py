@@ -27,7 +27,7 @@ def cmd_btf_dump(a: argparse.Namespace) -> int:
         rows = [{"id": t, "kind": spec.type(t).kind_name, "name": spec.type(t).name,
                  "text": _raw_lines(spec, spec.type(t))} for t in spec.own_ids()]
         if a.output:
-            with open(a.output, "w") as f:
+            with open(a.output, "w", encoding="utf-8", errors="backslashreplace") as f:
                 sys.stdout, old = f, sys.stdout
                 try:
                     cli.emit_json(rows)
@@ -38,7 +38,7 @@ def cmd_btf_dump(a: argparse.Namespace) -> int:
         return 0
     text = dump_c(spec, types=a.type or None) if a.format == "c" else dump_raw(spec)
     if a.output:
-        with open(a.output, "w") as f:
+        with open(a.output, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write(text)
     else:
         sys.stdout.write(text)

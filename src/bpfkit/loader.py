@@ -15,12 +15,12 @@ import functools
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import asm
 from . import syscall as sc
-from ._consts import AttachType, MapType, ProgramType
+from ._consts import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, AttachType, MapType, ProgramType
 from .btf import Spec
 from .btf import types as bt
 from .errors import (
@@ -82,6 +82,10 @@ class Variable:
 
     @property
     def raw(self) -> bytes:
+        if not self.map.flags & BPF_F_MMAPABLE:
+            # sections with only static variables are not mmap-able (as with libbpf)
+            value = bytes(self.map[0])
+            return value[self.offset:self.offset + self.size]
         mm = self.map.mmap()
         return bytes(mm[self.offset:self.offset + self.size])
 
@@ -92,6 +96,11 @@ class Variable:
                             "read-only after load (set constants before load)")
         if len(data) != self.size:
             raise LoadError(f"variable {self.name!r} is {self.size} bytes, got {len(data)}")
+        if not self.map.flags & BPF_F_MMAPABLE:
+            value = bytearray(self.map[0])
+            value[self.offset:self.offset + self.size] = data
+            self.map.update(0, bytes(value))
+            return
         mm = self.map.mmap()
         mm[self.offset:self.offset + self.size] = data
 
@@ -204,7 +213,8 @@ def load(path_or_spec: str | os.PathLike[str] | bytes | CollectionSpec, *,
          constants: Mapping[str, Any] | None = None, pin_root: str | None = None,
          btf: Spec | str | os.PathLike[str] | None = None,
          autoload: Mapping[str, bool] | Iterable[str] | None = None,
-         attach_targets: Mapping[str, Any] | None = None) -> Collection:
+         attach_targets: Mapping[str, Any] | None = None,
+         count_ringbuf_losses: bool = False) -> Collection:
     """Parse (if needed) and load a BPF object; returns a :class:`Collection`.
 
     ``constants`` sets ``const volatile`` globals, ``pin_root`` is where
@@ -220,15 +230,25 @@ def load(path_or_spec: str | os.PathLike[str] | bytes | CollectionSpec, *,
     else:
         spec = CollectionSpec.from_file(path_or_spec)
     return load_spec(spec, constants=constants, pin_root=pin_root, btf=btf, autoload=autoload,
-                     attach_targets=attach_targets)
+                     attach_targets=attach_targets, count_ringbuf_losses=count_ringbuf_losses)
 
 
 def load_spec(spec: CollectionSpec, *, constants: Mapping[str, Any] | None = None,
               pin_root: str | None = None, btf: Spec | str | os.PathLike[str] | None = None,
               autoload: Mapping[str, bool] | Iterable[str] | None = None,
-              attach_targets: Mapping[str, Any] | None = None) -> Collection:
-    """Load ``spec`` (which is left untouched and can be loaded again)."""
-    spec = spec.copy()
+              attach_targets: Mapping[str, Any] | None = None,
+              count_ringbuf_losses: bool = False) -> Collection:
+    """Load ``spec`` (which is left untouched and can be loaded again).
+
+    ``count_ringbuf_losses`` instruments failed ``bpf_ringbuf_reserve``/``output`` calls
+    (:mod:`bpfkit.losses`; read with ``bpfkit.losses.ringbuf_lost(coll)``).  Off by
+    default, so the programs' instructions are exactly the object's, as with libbpf.
+    """
+    # the instrumentation rewrites instructions: only then a full copy is needed
+    spec = spec.copy() if count_ringbuf_losses else spec.load_copy()
+    if count_ringbuf_losses:
+        from .losses import count_ringbuf_losses as instrument
+        instrument(spec)
     if constants:
         spec.set_constants(dict(constants))
     for n, tgt in (attach_targets or {}).items():
@@ -298,6 +318,7 @@ class _Loader:
     def run(self) -> None:
         self.load_btf()
         self.fill_kconfig()
+        self.check_ksyms()
         self.prepare_struct_ops()
         self.create_maps()
         self.load_programs()
@@ -306,8 +327,12 @@ class _Loader:
         self.make_variables()
 
     def sanitized_btf(self) -> bytes:
+        """The object's BTF as the kernel wants it (libbpf's ``bpf_object_fixup_btf`` and
+        ``sanitize_btf``): DATASEC sizes and offsets, static/extern FUNC linkage, the
+        ``.kconfig``/``.ksyms`` sections.  Copy on write: the types that change are
+        replaced in a copy that shares every other type with the spec's BTF."""
         assert self.spec.btf is not None
-        b = self.spec.btf.copy()
+        b = self.spec.btf.shallow_copy()
         int_id = 0
         for t in b:
             if isinstance(t, bt.Int) and t.size == 4 and t.name == "int":
@@ -318,44 +343,49 @@ class _Loader:
         for t in list(b):
             if isinstance(t, bt.Func) and t.linkage == bt.BTF_FUNC_GLOBAL \
                     and t.name in self.spec._static_funcs:
-                t.linkage = bt.BTF_FUNC_STATIC
-            if isinstance(t, bt.Func) and t.linkage == bt.BTF_FUNC_EXTERN:
+                b[t.id] = replace(t, linkage=bt.BTF_FUNC_STATIC)
+            elif isinstance(t, bt.Func) and t.linkage == bt.BTF_FUNC_EXTERN:
                 # the kernel's BTF loader takes static/global FUNCs only (as libbpf)
-                t.linkage = bt.BTF_FUNC_GLOBAL
+                b[t.id] = replace(t, linkage=bt.BTF_FUNC_GLOBAL)
                 proto = b.type(t.type)
-                if isinstance(proto, bt.FuncProto):
-                    for i, prm in enumerate(proto.params):
-                        if not prm.name and prm.type:
-                            prm.name = f"arg{i}"
+                if isinstance(proto, bt.FuncProto) and any(
+                        not prm.name and prm.type for prm in proto.params):
+                    b[proto.id] = replace(proto, params=[
+                        replace(prm, name=prm.name or (f"arg{i}" if prm.type else ""))
+                        for i, prm in enumerate(proto.params)])
             if not isinstance(t, bt.Datasec):
                 continue
+            ds = replace(t, vars=[replace(vs) for vs in t.vars])
             if t.name == ".kconfig":
                 kmap = self.spec.maps.get(KCONFIG_MAP)
-                for vs in t.vars:
+                for vs in ds.vars:
                     var = b.type(vs.type)
                     ext = self.spec.externs.get(var.name)
                     if isinstance(var, bt.Var) and ext is not None:
-                        var.linkage = bt.BTF_VAR_GLOBAL_ALLOCATED
+                        b[var.id] = replace(var, linkage=bt.BTF_VAR_GLOBAL_ALLOCATED)
                         vs.offset, vs.size = ext.offset, ext.size
-                t.size = kmap.value_size if kmap is not None else 0
+                ds.vars.sort(key=lambda v: v.offset)  # the kernel wants them in order
+                ds.size = kmap.value_size if kmap is not None else 0
             elif t.name == ".ksyms":
-                for i, vs in enumerate(t.vars):
+                for i, vs in enumerate(ds.vars):
                     var = b.type(vs.type)
                     if isinstance(var, bt.Var):
-                        var.type, var.linkage = int_id, bt.BTF_VAR_GLOBAL_ALLOCATED
+                        b[var.id] = replace(var, type=int_id,
+                                            linkage=bt.BTF_VAR_GLOBAL_ALLOCATED)
                     else:
                         vs.type = b.add(bt.Var(int_id, bt.BTF_VAR_GLOBAL_ALLOCATED,
                                                name=var.name))
                     vs.offset, vs.size = 4 * i, 4
-                t.size = 4 * len(t.vars)
+                ds.size = 4 * len(ds.vars)
             else:
                 offs = self.spec._sym_offsets.get(t.name, {})
-                t.size = self.spec._sec_sizes.get(t.name, t.size)
-                for vs in t.vars:
+                ds.size = self.spec._sec_sizes.get(t.name, t.size)
+                for vs in ds.vars:
                     var = b.type(vs.type)
                     if var.name in offs:
                         vs.offset = offs[var.name][0]
-                t.vars.sort(key=lambda v: v.offset)
+                ds.vars.sort(key=lambda v: v.offset)
+            b[t.id] = ds
         return sanitize_btf(b, probe_btf_features()).to_bytes()
 
     def load_btf(self) -> None:
@@ -387,19 +417,29 @@ class _Loader:
             elif ext.name == "LINUX_HAS_BPF_COOKIE":
                 raw = "y" if has_bpf_cookie() else "n"
             elif ext.name == "LINUX_HAS_SYSCALL_WRAPPER":
-                raw = "y" if has_syscall_wrapper() else "n"
+                # libbpf answers by creating a kprobe on __<arch>_sys_bpf: without
+                # kprobes that fails, so BPF_KSYSCALL code takes the no-wrapper branch
+                from .attach import features
+                raw = "y" if has_syscall_wrapper() and features.has_kprobes() else "n"
             elif ext.name.startswith("CONFIG_"):
                 if cfg is None:
                     cfg = kernel_config()
                 raw = cfg.get(ext.name)
+            elif ext.name.startswith("LINUX_") and ext.weak:
+                continue  # an unknown virtual LINUX_* value: 0 when __weak, as libbpf
             else:
-                raw = None
+                raise NotFound("extern resolution", errno.EINVAL, obj=f"extern {ext.name!r}",
+                               detail="unknown __kconfig extern: only CONFIG_* values and "
+                                      "LINUX_KERNEL_VERSION, LINUX_HAS_BPF_COOKIE and "
+                                      "LINUX_HAS_SYSCALL_WRAPPER exist",
+                               hint="other LINUX_* names may be declared __weak (they are 0)")
             if raw is None:
                 if ext.weak:
                     continue  # stays 0
-                raise LoadError(f"extern {ext.name!r} (__kconfig): no value in this kernel's "
-                                "config (/proc/config.gz, /boot/config-*); declare it __weak "
-                                "to default to 0")
+                raise NotFound("extern resolution", errno.ESRCH, obj=f"extern {ext.name!r}",
+                               detail="this __kconfig value is not in the kernel's config "
+                                      "(/proc/config.gz, /boot/config-*)",
+                               hint="declare it __weak to default to 0")
             try:
                 b = kconfig_value(raw, ext.size, kind)
             except BpfkitError as e:
@@ -422,6 +462,33 @@ class _Loader:
         if isinstance(t, bt.Array):
             return "str"
         raise LoadError(f"extern {ext.name!r} (__kconfig): unsupported type {btf.type_name(t.id)}")
+
+    # -- ksyms
+    def check_ksyms(self) -> None:
+        """Every ``__ksym`` must exist before anything is created, as libbpf's
+        ``bpf_object__resolve_externs``: typed ones and kfuncs in kernel BTF (else EINVAL),
+        then untyped ones in /proc/kallsyms (else ESRCH); ``__weak`` ones may be missing."""
+        untyped = []
+        for ext in self.spec.externs.values():
+            if ext.weak or ext.kind not in ("ksym", "kfunc"):
+                continue
+            if ext.kind == "kfunc" or ext.typed:
+                kind = bt.Func if ext.kind == "kfunc" else bt.Var
+                if self.kernel_id(ext.name, kind) is None:
+                    what = "kernel function" if ext.kind == "kfunc" else "kernel variable"
+                    raise NotFound("extern resolution", errno.EINVAL,
+                                   obj=f"extern {ext.name!r} (__ksym)",
+                                   detail=f"no {what} {ext.name!r} in the kernel's BTF",
+                                   hint="declare it __weak and guard its use with "
+                                        "bpf_ksym_exists()")
+            else:
+                untyped.append(ext.name)
+        missing = [n for n in untyped if kallsyms_lookup(n) is None]
+        if missing:
+            raise NotFound("extern resolution", errno.ESRCH,
+                           obj=f"extern {missing[0]!r} (__ksym)",
+                           detail=f"{', '.join(map(repr, missing))} not in /proc/kallsyms",
+                           hint="declare it __weak and guard its use with bpf_ksym_exists()")
 
     # -- maps
     def create_maps(self) -> None:
@@ -505,20 +572,7 @@ class _Loader:
         mp.object_spec = self.spec  # type: ignore[attr-defined]  # DWARF types for records
         if btf is None or m.is_data or m.struct_ops is not None:
             return
-        try:
-            from .btf.codec import BTFCodec
-        except ImportError:
-            return
-        for attr, tid, size in (("key_codec", m.key_type_id, m.key_size),
-                                ("value_codec", m.value_type_id, m.value_size)):
-            if not tid:
-                continue
-            try:
-                codec = BTFCodec(btf, tid)
-            except BpfkitError:
-                continue
-            if codec.size == size:
-                setattr(mp, attr, codec)
+        mp.use_btf(btf, m.key_type_id, m.value_type_id)
 
     def raw_create(self, m: MapSpec, kname: str, inner: Map | None = None,
                    use_btf: bool = True) -> Map:
@@ -526,8 +580,7 @@ class _Loader:
         kw: dict[str, Any] = dict(flags=m.flags, name=kname, inner_map=inner,
                                   numa_node=m.numa_node, map_extra=m.map_extra)
         btf_ok = (use_btf and self.btf_fd > 0 and (m.key_type_id or m.value_type_id)
-                  and m.inner is None and m.type not in (MapType.PROG_ARRAY,
-                                                         MapType.PERF_EVENT_ARRAY))
+                  and m.inner is None and m.type not in _NO_BTF_MAPS)
         if btf_ok:
             try:
                 return Map.create(m.type, m.key_size, m.value_size, m.max_entries,
@@ -547,11 +600,16 @@ class _Loader:
     def pin_diff(m: MapSpec, old: Map) -> str:
         info = old.info()
         diffs = []
+        have_flags = info.flags
+        if m.type in (MapType.DEVMAP, MapType.DEVMAP_HASH):
+            # the kernel adds BPF_F_RDONLY_PROG to these; libbpf ignores it here too
+            have_flags &= ~BPF_F_RDONLY_PROG | (m.flags & BPF_F_RDONLY_PROG)
         for what, want, have in (("type", int(m.type), int(info.type)),
                                  ("key_size", m.key_size, info.key_size),
                                  ("value_size", m.value_size, info.value_size),
                                  ("max_entries", m.max_entries, info.max_entries),
-                                 ("flags", m.flags, info.flags)):
+                                 ("flags", m.flags, have_flags),
+                                 ("map_extra", m.map_extra, info.map_extra)):
             if want != have:
                 diffs.append(f"{what} {have} pinned vs {want} wanted")
         return ", ".join(diffs)
@@ -690,8 +748,21 @@ class _Loader:
         prog.name = p.name
         prog.section = p.section
         prog.spec = p
+        self.bind_rodata(prog)
         prog.attach_target_prog = p.attach_prog  # type: ignore[attr-defined]
         return prog
+
+    def bind_rodata(self, prog: Program) -> None:
+        """Tie every ``.rodata*`` map to ``prog`` (BPF_PROG_BIND_MAP), as libbpf does, so the
+        constants live as long as the program even when nothing else holds the map."""
+        for name, m in self.spec.maps.items():
+            mp = self.coll.maps.get(name)
+            if mp is None or m.data is None or not m.section.startswith(".rodata"):
+                continue
+            try:
+                sc.prog_bind_map(prog.fd, mp.fd)
+            except KernelError:
+                pass  # libbpf only warns: kernels before 5.10 have no PROG_BIND_MAP
 
     def attach_kw(self, p: ProgramSpec) -> dict[str, int]:
         """The attach attributes of BPF_PROG_LOAD for ``p`` (attach_btf_id, attach_prog_fd,
@@ -738,10 +809,14 @@ class _Loader:
                 tid = self.kernel_id(ref, kind_want)
                 if tid is not None and ext.kind != "kfunc" and kallsyms_lookup(ref) is None:
                     if not ext.weak:
-                        raise LoadError(
-                            f"{where}: kernel variable {ref!r} is in kernel BTF but has no "
-                            "address in /proc/kallsyms (this kernel lacks CONFIG_KALLSYMS_ALL, "
-                            "so typed __ksym variables cannot be resolved)")
+                        # what the kernel answers (ENOENT, "ldimm64 failed to find the
+                        # address for kernel symbol"), said before it has to
+                        raise NotFound(
+                            "BPF_PROG_LOAD", errno.ENOENT, obj=where, hint="",
+                            detail=f"kernel variable {ref!r} is in kernel BTF but has no "
+                                   "address in /proc/kallsyms (this kernel lacks "
+                                   "CONFIG_KALLSYMS_ALL, so typed __ksym variables cannot "
+                                   "be resolved)")
                     tid = None
                 if tid is None:
                     if not ext.weak:
@@ -870,6 +945,17 @@ class _Loader:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+#: map types created without BTF key/value ids, as libbpf's bpf_object__create_map (their
+#: values are fds, CPUs or stacks; the kernel refuses BTF for them), plus PROG_ARRAY, which
+#: libbpf tries with BTF and the kernel always refuses
+_NO_BTF_MAPS = frozenset({
+    MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY, MapType.STACK_TRACE,
+    MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.DEVMAP, MapType.DEVMAP_HASH,
+    MapType.CPUMAP, MapType.XSKMAP, MapType.SOCKMAP, MapType.SOCKHASH, MapType.QUEUE,
+    MapType.STACK, MapType.ARENA, MapType.PROG_ARRAY,
+})
+
 
 def ringbuf_size(size: int) -> int:
     """libbpf's ``adjust_ringbuf_sz``: the smallest page-size * power-of-two >= ``size``.

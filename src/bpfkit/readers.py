@@ -17,7 +17,6 @@ too; other weakly ordered architectures are not claimed to be supported.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import ctypes
 import errno
@@ -299,6 +298,7 @@ class _Reader:
 
     # -- asyncio
     async def _wait_async(self, timeout: float | None) -> bool:
+        import asyncio  # here, not at module level: it costs ~40 ms of every start-up
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         fd = self.fileno()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import os
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import asm
@@ -46,7 +46,8 @@ from .elf import (
     ElfFile,
     Symbol,
 )
-from .errors import BpfkitError, DwarfError, ParseError, SpecError
+from .errors import BpfkitError, DwarfError, ParseError, SpecError, UsageError
+from .inputfile import read_regular
 from .sections import SectionInfo, parse_section
 
 __all__ = ["CollectionSpec", "ProgramSpec", "MapSpec", "VariableSpec", "ExternSpec",
@@ -122,6 +123,80 @@ def decode_value(btf: Spec | None, tid: int, raw: bytes) -> Any:
     return bytes(raw)
 
 
+class ConstText(str):
+    """A value typed by a user (``--const NAME=VALUE``): parsed by the variable's BTF type
+    (:func:`encode_value`), never written into the variable as the raw characters."""
+
+
+_BOOL_WORDS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False,
+               "on": True, "off": False}
+
+
+def _text_int(text: str, what: str, kind: str) -> int:
+    try:
+        return int(text.replace("_", "") if text.count("_") < 8 else text, 0)
+    except ValueError:
+        raise UsageError(f"{what}: {text[:40]!r} is not {kind} (decimal, 0x hex, 0o octal or "
+                         "0b binary)") from None
+
+
+def _in_range(n: int, bits: int, signed: bool, text: str, what: str, tname: str) -> int:
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    if not lo <= n <= hi:
+        raise UsageError(f"{what}: {text[:40]} is out of range for {tname} ({lo} to {hi})")
+    return n
+
+
+def encode_text(btf: Spec | None, tid: int, size: int, text: str, what: str) -> bytes:
+    """``text`` as a user typed it, parsed by the variable's type: an integer in any base
+    (range-checked), a bool, a char, a string (length-checked), an enumerator by name.
+    Anything else is refused with one sentence (:class:`~bpfkit.errors.UsageError`)."""
+    text = text.strip()
+    t: bt.BTFType | None = btf.type(_strip(btf, tid)) if btf is not None and tid else None
+    tname = btf.type_name(tid) if btf is not None and tid else f"a {size}-byte variable"
+    if not text:
+        raise UsageError(f"{what}: empty value; give {tname} a value")
+    if t is None:  # a symbol without BTF: its size is all we know
+        n = _text_int(text, what, "an integer")
+        _in_range(n, 8 * size, n < 0, text, what, tname)
+        return n.to_bytes(size, "little", signed=n < 0)
+    if isinstance(t, bt.Int):
+        if t.is_bool:
+            v = _BOOL_WORDS.get(text.lower())
+            if v is None:
+                raise UsageError(f"{what}: {text[:40]!r} is not a bool (true/false, 1/0, "
+                                 "yes/no, on/off)")
+            return bytes([v]).ljust(size, b"\0")
+        if t.size == 1 and (t.is_char or "char" in t.name) and len(text.encode()) == 1 \
+                and not text.isdigit():
+            return text.encode().ljust(size, b"\0")
+        n = _text_int(text, what, "an integer")
+        return _in_range(n, 8 * t.size, t.signed, text, what, tname).to_bytes(
+            t.size, "little", signed=t.signed).ljust(size, b"\0")
+    if isinstance(t, bt.EnumBase):
+        names = {v.name: v.value for v in t.values}
+        if text in names:
+            n = names[text]
+        elif text.lstrip("+-")[:1].isdigit():
+            n = _in_range(_text_int(text, what, "an enumerator or an integer"), 8 * t.size,
+                          t.signed, text, what, tname)
+        else:
+            have = ", ".join(list(names)[:12]) + (", ..." if len(names) > 12 else "")
+            raise UsageError(f"{what}: {text[:40]!r} is not an enumerator of {tname} "
+                             f"(have: {have or 'none'})")
+        return n.to_bytes(t.size, "little", signed=n < 0).ljust(size, b"\0")
+    if isinstance(t, bt.Array) and btf is not None:
+        et = btf.type(_strip(btf, t.type))
+        if isinstance(et, bt.Int) and et.size == 1:
+            b = text.encode()
+            if len(b) >= t.nelems:
+                raise UsageError(f"{what}: a string of {len(b)} bytes does not fit in "
+                                 f"{tname} (at most {t.nelems - 1} and the NUL)")
+            return b.ljust(size, b"\0")
+    raise UsageError(f"{what}: {tname} cannot be set from text (integers, bools, chars, "
+                     "strings and enums can)")
+
+
 def encode_value(btf: Spec | None, tid: int, size: int, value: Any, what: str) -> bytes:
     """Inverse of :func:`decode_value`; bytes of the right size pass through."""
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -132,6 +207,10 @@ def encode_value(btf: Spec | None, tid: int, size: int, value: Any, what: str) -
     t: bt.BTFType | None = None
     if btf is not None and tid:
         t = btf.type(_strip(btf, tid))
+    if isinstance(value, ConstText) or (isinstance(value, str)
+                                        and isinstance(t, (bt.Int, bt.EnumBase))):
+        # an integer variable never receives the characters of a string
+        return encode_text(btf, tid, size, value, what)
     if isinstance(value, str):
         b = value.encode()
         if len(b) >= size:
@@ -205,6 +284,15 @@ class MapSpec:
 
     def copy(self) -> MapSpec:
         return copy.deepcopy(self)
+
+    def load_copy(self) -> MapSpec:
+        """The parts a load changes (sizes, data, slots) copied; see CollectionSpec.load_copy."""
+        so = self.struct_ops
+        return replace(self, inner=self.inner.load_copy() if self.inner else None,
+                       contents=dict(self.contents),
+                       data=bytearray(self.data) if self.data is not None else None,
+                       struct_ops=replace(so, data=bytearray(so.data),
+                                          programs=dict(so.programs)) if so else None)
 
 
 @dataclass
@@ -316,6 +404,13 @@ class _Func:
     bind: int
 
 
+# BPF objects are kilobytes to a few megabytes; the cap only keeps a wrong path harmless.
+MAX_OBJECT_FILE = 1 << 30
+# A NOBITS section (.bss) occupies no file space, so its size is the one number in an
+# object that would make parsing allocate without bound: cap it above what the kernel takes.
+MAX_NOBITS = 32 << 20
+
+
 class _Parser:
     def __init__(self, data: bytes, name: str) -> None:
         self.name = name
@@ -350,6 +445,10 @@ class _Parser:
     def sec_data(self, name: str) -> bytes:
         s = self.secs[name]
         if s.type == SHT_NOBITS:
+            if s.size > MAX_NOBITS:
+                raise SpecError(f"{self.name}: section {name} declares {s.size} bytes, more "
+                                f"than a BPF map value can hold ({MAX_NOBITS >> 20} MiB here; "
+                                "the kernel's own limit is KMALLOC_MAX_SIZE)")
             return bytes(s.size)
         return s.data()
 
@@ -403,6 +502,7 @@ class _Parser:
         externs: dict[str, ExternSpec] = {}
         undef = {s.name: s for s in self.symbols if s.shndx == SHN_UNDEF and s.name}
         kconf_off = 0
+        kconf: list[tuple[int, int, str, int, bool]] = []
         for secname, kind in ((".kconfig", "kconfig"), (".ksyms", "ksym")):
             ds = self.datasecs.get(secname)
             if ds is None or self.btf is None:
@@ -417,23 +517,26 @@ class _Parser:
                 if not isinstance(t, bt.Var):
                     raise SpecError(f"{self.name}: {secname} entry {t.name!r} is not a VAR")
                 if kind == "kconfig":
-                    size = self.btf.sizeof(t.type)
-                    align = min(max(self.btf.alignof(t.type), 1), 8)
-                    kconf_off = (kconf_off + align - 1) // align * align
-                    externs[t.name] = ExternSpec(t.name, "kconfig", t.type, weak, True,
-                                                 kconf_off, size)
-                    kconf_off += size
+                    kconf.append((min(max(self.btf.alignof(t.type), 1), 8),
+                                  self.btf.sizeof(t.type), t.name, t.type, weak))
                 else:
                     target = self.btf.type(_strip(self.btf, t.type))
                     typed = not isinstance(target, bt.Void)
                     externs[t.name] = ExternSpec(t.name, "ksym", t.type, weak, typed)
+        # libbpf's layout of the .kconfig map: by alignment (largest first), then size, then
+        # name, each at its alignment; the map ends with the last one
+        for align, size, name, tid, weak in sorted(kconf, key=lambda k: (-k[0], k[1], k[2])):
+            kconf_off = (kconf_off + align - 1) // align * align
+            externs[name] = ExternSpec(name, "kconfig", tid, weak, True, kconf_off, size)
+            kconf_off += size
         # externs without BTF (e.g. untyped kfunc declarations) are found via relocations
         self.spec.externs = externs
-        if any(e.kind == "kconfig" for e in externs.values()):
-            size = max(8, (kconf_off + 7) // 8 * 8)
-            m = MapSpec(name=KCONFIG_MAP, type=MapType.ARRAY, key_size=4, value_size=size,
+        if kconf:
+            ds = self.datasecs.get(".kconfig")
+            m = MapSpec(name=KCONFIG_MAP, type=MapType.ARRAY, key_size=4, value_size=kconf_off,
                         max_entries=1, flags=BPF_F_MMAPABLE | BPF_F_RDONLY_PROG,
-                        data=bytearray(size), section=".kconfig", freeze=True,
+                        data=bytearray(kconf_off), section=".kconfig", freeze=True,
+                        value_type_id=ds.id if ds is not None else 0,
                         kernel_name=self.internal_name(".kconfig"))
             self.spec.maps[KCONFIG_MAP] = m
 
@@ -579,11 +682,15 @@ class _Parser:
                 continue
             if not sec.flags & SHF_ALLOC or sec.flags & SHF_EXECINSTR or sec.size == 0:
                 continue
-            flags = BPF_F_MMAPABLE
             ro = _is_rodata(sec.name)
-            if ro:
-                flags |= BPF_F_RDONLY_PROG
+            flags = BPF_F_RDONLY_PROG if ro else 0
             ds = self.datasecs.get(sec.name)
+            if ds is not None and self.btf is not None and any(
+                    isinstance(v := self.btf.type(vs.type), bt.Var)
+                    and v.linkage != bt.BTF_VAR_STATIC for vs in ds.vars):
+                # as libbpf's map_is_mmapable: only sections with a non-static variable
+                # (string literals and static locals alone are not user-visible)
+                flags |= BPF_F_MMAPABLE
             m = MapSpec(name=sec.name, type=MapType.ARRAY, key_size=4, value_size=sec.size,
                         max_entries=1, flags=flags, data=bytearray(self.sec_data(sec.name)),
                         section=sec.name, freeze=ro, value_type_id=ds.id if ds else 0,
@@ -1028,12 +1135,7 @@ class CollectionSpec:
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> CollectionSpec:
         p = os.fspath(path)
-        try:
-            with open(p, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise SpecError(f"cannot read BPF object {p}: {e.strerror}") from e
-        return cls.from_bytes(data, name=p)
+        return cls.from_bytes(read_regular(p, "BPF object", MAX_OBJECT_FILE, SpecError), name=p)
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview, name: str = "<bytes>"
@@ -1063,6 +1165,18 @@ class CollectionSpec:
         if self._dwarf is not None:
             memo[id(self._dwarf)] = self._dwarf
         return copy.deepcopy(self, memo)
+
+    def load_copy(self) -> CollectionSpec:
+        """A copy for one load: what the loader and load options change is new (maps with
+        their data, program attributes, variables pointing at the new maps), the rest is
+        shared read-only: instructions (the loader relocates its own copy), BTF, BTF.ext,
+        func/line info and CO-RE records.  Far cheaper than :meth:`copy`."""
+        maps = {n: m.load_copy() for n, m in self.maps.items()}
+        progs = {n: replace(p) for n, p in self.programs.items()}
+        variables = {n: replace(v, _map=maps.get(v.section, v._map))
+                     for n, v in self.variables.items()}
+        return replace(self, programs=progs, maps=maps, variables=variables,
+                       externs=dict(self.externs))
 
     @property
     def constants(self) -> dict[str, VariableSpec]:

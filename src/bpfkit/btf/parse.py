@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, TypeAlias, TypeVar, overload
 
 from ..errors import BTFError
+from ..inputfile import read_regular
 from .types import (
     BTF_KIND_ARRAY,
     BTF_KIND_CONST,
@@ -82,6 +83,8 @@ BTF_MAGIC = 0xEB9F
 BTF_VERSION = 1
 HEADER_LEN = 24
 MAX_RESOLVE_DEPTH = 64
+# Raw BTF is megabytes; an ELF file carrying .BTF (a vmlinux with DWARF) can be far more.
+MAX_BTF_FILE = 4 << 30
 """Longest typedef/qualifier/array chain followed before assuming a cycle."""
 POINTER_SIZE = 8
 """BPF is a 64-bit machine: BTF does not record pointer size, every BPF target uses 8."""
@@ -145,7 +148,10 @@ class Spec:
         self._tend = 0
         self._strs = b"" if base is not None else b"\0"
         self._cache: list[BTFType | None] = []
-        self._name_offs: dict[int, int | list[int]] | None = {}
+        #: name offset of each own type, in id order (None once types were added/renamed)
+        self._name_offs: array[int] | None = array("I")
+        self._name_col: bytes | None = None  # see _name_column
+        self._name_used: frozenset[int] | None = None  # see _name_set
         self._name_strs: dict[str, list[int]] | None = None
         self._strdict: dict[bytes, int] | None = None
         self._found: dict[str, list[int]] = {}
@@ -223,11 +229,7 @@ class Spec:
     @classmethod
     def load_file(cls, path: str | os.PathLike[str], base: Spec | None = None) -> Spec:
         """Load a raw BTF file (btfhub style, /sys/kernel/btf/*) or an ELF file's ``.BTF``."""
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise BTFError(f"cannot read BTF file {os.fspath(path)}: {e.strerror}") from e
+        data = read_regular(path, "BTF file", MAX_BTF_FILE, BTFError)
         if data[:4] == b"\x7fELF":
             sec = elf_section(data, ".BTF")
             if sec is None:
@@ -277,31 +279,30 @@ class Spec:
 
     # ------------------------------------------------------------------ indexing
     def _index(self, raw: bytes, start: int, end: int) -> None:
-        """One pass over the type section: record offsets and name-offset -> id(s)."""
+        """One pass over the type section: each type's offset and name offset.
+
+        Two flat ``array('I')`` columns and no per-type Python objects: the kernel's ~126k
+        types index in one tight loop, and a name look-up searches the name-offset column
+        at C speed (:meth:`_scan_name`) instead of a dict built for every name up front.
+        """
         offs = array("I")
         append = offs.append
-        names: dict[int, int | list[int]] = {}
-        setdefault = names.setdefault
+        noffs = array("I")
+        nappend = noffs.append
         unpack = struct.Struct(self._fmt + "II").unpack_from
         reclen, per = _RECLEN, _PER_VLEN
         off = start
-        tid = self._first
         info = 0
         try:
             while off < end:
                 name_off, info = unpack(raw, off)
                 append(off)
-                if name_off:
-                    prev = setdefault(name_off, tid)
-                    if prev != tid:
-                        if type(prev) is int:
-                            names[name_off] = [prev, tid]  # type: ignore[list-item]
-                        else:
-                            prev.append(tid)  # type: ignore[union-attr]
+                nappend(name_off)
                 top = info >> 24
                 off += reclen[top] + (info & 0xFFFF) * per[top]  # type: ignore[operator]
-                tid += 1
         except TypeError:
+            tid = self._first + len(offs) - 1
+            off = offs[-1]
             kind = (info >> 24) & 31
             if info & 0x60000000:
                 what = f"reserved info bits set (info 0x{info:08x})"
@@ -312,16 +313,17 @@ class Spec:
             raise BTFError(f"BTF type id {tid} at offset {off - start} of the type section has "
                            f"{what}")
         except struct.error:
+            tid = self._first + len(offs)
             raise BTFError(f"BTF type id {tid} at offset {off - start} is truncated: the type "
                            f"section ends at {end - start}")
         if off != end:
-            last = tid - 1
+            last = self._first + len(offs) - 1
             raise BTFError(f"BTF type id {last} (at offset {offs[-1] - start}) runs past the end of "
                            f"the type section ({off - start} > {end - start}): vlen too large?")
         self._offs = offs
         self._tend = end
         self._cache = [None] * len(offs)
-        self._name_offs = names
+        self._name_offs = noffs
 
     # ------------------------------------------------------------------ basic access
     @property
@@ -430,6 +432,8 @@ class Spec:
 
     def _mutated(self) -> None:
         self._name_offs = None
+        self._name_col = None
+        self._name_used = None
         self._name_strs = None
         self._found = {}
 
@@ -439,11 +443,20 @@ class Spec:
 
     def copy(self) -> Spec:
         """A copy whose types can be changed without touching this Spec (shares the base)."""
+        new = self.shallow_copy()
+        new._cache = [None if t is None else _copy.deepcopy(t) for t in self._cache]
+        return new
+
+    def shallow_copy(self) -> Spec:
+        """A copy that shares this Spec's type objects (copy on write): change it by
+        replacing types (``spec[id] = dataclasses.replace(t, ...)``) or adding them, never
+        by editing a type in place, which would change this Spec too."""
         new = Spec.__new__(Spec)
         for attr in ("_base", "_byteorder", "_fmt", "_first", "_str_base", "_raw", "_offs",
-                     "_tend", "_strs", "_name_offs", "_name_strs", "_strdict"):
+                     "_tend", "_strs", "_name_offs", "_name_col", "_name_used", "_name_strs",
+                     "_strdict"):
             setattr(new, attr, getattr(self, attr))
-        new._cache = [None if t is None else _copy.deepcopy(t) for t in self._cache]
+        new._cache = list(self._cache)
         if new._name_strs is not None:
             new._name_strs = {k: list(v) for k, v in new._name_strs.items()}
         new._found = dict(self._found)
@@ -518,22 +531,47 @@ class Spec:
                         idx.setdefault(n, []).append(tid)
                 self._name_strs = idx
             return list(self._name_strs.get(name, ()))
-        names = self._name_offs
+        col = self._name_column()
         pat = name.encode("utf-8", "surrogateescape") + b"\0"
-        found: list[int] = []
+        starts: list[int] = []
+        tails: list[int] = []
         for buf, delta in self._string_chunks():
             p = buf.find(pat)
             while p >= 0:
-                hit = names.get(p + delta)
-                if hit is not None:
-                    if type(hit) is int:
-                        found.append(hit)
-                    else:
-                        found.extend(hit)  # type: ignore[arg-type]
+                # a whole string, or the tail of a longer one ("file" in "inode_file"): names
+                # normally point at whole strings, but BTF may share tails, so those count too
+                (starts if p == 0 or buf[p - 1] == 0 else tails).append(p + delta)
                 p = buf.find(pat, p + 1)
+        if len(tails) > 8:  # a common tail: keep only offsets some type is named by
+            used = self._name_set()
+            tails = [t for t in tails if t in used]
+        found: list[int] = []
+        for off in starts + tails:
+            # every type named by this offset: an aligned 4-byte match in the column
+            needle = struct.pack("=I", off)  # the column's native order
+            i = col.find(needle)
+            while i >= 0:
+                if not i & 3:
+                    found.append(self._first + (i >> 2))
+                i = col.find(needle, i + 1)
         if len(found) > 1:
             found = sorted(set(found))
         return found
+
+    def _name_column(self) -> bytes:
+        """The name-offset column as bytes (made once, on the first name look-up)."""
+        col = self._name_col
+        if col is None:
+            assert self._name_offs is not None
+            col = self._name_col = self._name_offs.tobytes()
+        return col
+
+    def _name_set(self) -> frozenset[int]:
+        """Every name offset in use (made once, only for names that are common tails)."""
+        if self._name_used is None:
+            assert self._name_offs is not None
+            self._name_used = frozenset(self._name_offs)
+        return self._name_used
 
     def ids_by_name(self, name: str, kind: KindArg = None) -> list[int]:
         """Ids of the types called ``name`` (optionally of one kind), base first, in id order."""
@@ -715,9 +753,14 @@ class Spec:
 
     def alignof(self, tid: int) -> int:
         """Natural alignment of type ``tid`` (1 for packed structs), as a C compiler lays it out."""
-        return self._alignof(tid, 0)
+        return self._alignof(tid, 0, {})
 
-    def _alignof(self, tid: int, depth: int) -> int:
+    def _alignof(self, tid: int, depth: int, memo: dict[int, int]) -> int:
+        """``memo`` keeps one query linear in the number of types (a struct whose members
+        share a struct type, nested, would otherwise be exponential)."""
+        got = memo.get(tid)
+        if got is not None:
+            return got
         if depth > MAX_RESOLVE_DEPTH:
             raise BTFError(f"BTF type id {tid}: alignment nesting deeper than "
                            f"{MAX_RESOLVE_DEPTH} (a reference cycle?)")
@@ -727,16 +770,17 @@ class Spec:
         if isinstance(t, Pointer):
             return POINTER_SIZE
         if isinstance(t, (Array, Typedef, Qualifier, TypeTag, Var)):
-            return self._alignof(t.type, depth + 1)
+            return self._alignof(t.type, depth + 1, memo)
         if isinstance(t, Composite):
             best = 1
             for m in t.members:
-                a = self._alignof(m.type, depth + 1)
+                a = self._alignof(m.type, depth + 1, memo)
                 best = max(best, a)
                 if not m.bitfield_size and m.bit_offset % (8 * a):
-                    return 1  # a member off its natural alignment: the struct is packed
-            if t.size % best:
-                return 1
+                    best = 0  # a member off its natural alignment: the struct is packed
+                    break
+            best = 1 if best == 0 or t.size % best else best
+            memo[tid] = best
             return best
         raise BTFError(f"BTF type id {tid}: {t.kind_name} {t.name!r} has no alignment")
 
@@ -972,8 +1016,9 @@ def elf_section(data: bytes, name: str) -> bytes | None:
 
 
 def _mini_elf_section(data: bytes, name: str) -> bytes | None:
+    """The fallback reader: every offset is checked against the file before use."""
     try:
-        if data[:4] != b"\x7fELF":
+        if data[:4] != b"\x7fELF" or len(data) < 16:
             raise BTFError("not an ELF file")
         cls, enc = data[4], data[5]
         if enc not in (1, 2) or cls not in (1, 2):
@@ -989,13 +1034,17 @@ def _mini_elf_section(data: bytes, name: str) -> bytes | None:
             shfmt = e + "IIIIII"
         if shoff == 0:
             return None
+        if shoff > len(data):
+            raise BTFError(f"ELF section table offset {shoff:#x} is past the end of the file "
+                           f"({len(data)} bytes)")
         first = struct.unpack_from(shfmt, data, shoff)
         if shnum == 0:
             shnum = first[5]
         if shstrndx == 0xFFFF:
             shstrndx = struct.unpack_from(e + "I", data, shoff + (24 if cls == 1 else 40))[0]
-        if shnum > len(data) // max(shentsize, 1) or shentsize < struct.calcsize(shfmt):
-            raise BTFError("bad ELF section table")
+        if shentsize < struct.calcsize(shfmt) or shnum > (len(data) - shoff) // shentsize:
+            raise BTFError(f"bad ELF section table: {shnum} headers of {shentsize} bytes at "
+                           f"{shoff:#x} do not fit in {len(data)} bytes")
         hdrs = [struct.unpack_from(shfmt, data, shoff + i * shentsize) for i in range(shnum)]
         if shstrndx >= shnum:
             raise BTFError("bad ELF section name table index")
@@ -1007,7 +1056,7 @@ def _mini_elf_section(data: bytes, name: str) -> bytes | None:
             if end >= 0 and data[start:end] == want:
                 if sh_type == 8:  # SHT_NOBITS
                     return b""
-                if off + size > len(data):
+                if off > len(data) or size > len(data) - off:
                     raise BTFError(f"ELF section {name} runs past the end of the file")
                 return data[off:off + size]
         return None
