@@ -406,11 +406,21 @@ def cmd_cleanup(a: argparse.Namespace) -> int:
     from . import cleanup
     stale = cleanup.stale()  # cleanup_stale imports each record's module for its cleaner
     removed = cleanup.cleanup_stale()
+    from .attach import perf
+    # tracefs events whose names say their bpfkit process is dead, record or not
+    events = [e for f in ("uprobe_events", "kprobe_events")
+              for e in perf.reclaim_stale_events(f)]
+    left = [r for r in cleanup.stale() if r.token in {s.token for s in stale}]
     if a.json:
-        emit_json({"stale": len(stale), "removed": [r.kind for r in removed]})
+        emit_json({"stale": len(stale), "removed": [r.kind for r in removed],
+                   "events_reclaimed": events, "left": [r.kind for r in left]})
     else:
         print(f"removed {len(removed)} attachment(s) left by bpfkit processes that are gone "
-              f"({len(stale)} stale record(s) found)")
+              f"({len(stale)} stale record(s) found)"
+              + (f"; removed {len(events)} orphan probe event(s)" if events else ""))
+        for r in left:
+            print(f"kept the record of a {r.kind} attachment of pid {r.pid}: it could not be "
+                  f"removed yet ({r.token})")
     return 0
 
 

@@ -264,6 +264,9 @@ def run(source: str, *, consts: Sequence[str] = (), duration: float = 0.0,
     if not probes:
         raise BpfkitError(f"{obj}: no program names a hook bpfkit can attach by itself "
                           "(tracepoint, raw_tp, uprobe, usdt, kprobe, fentry, iter...)")
+    # a full ring buffer fails the producer: count those failures (bpfkit.losses)
+    from .losses import count_ringbuf_losses
+    count_ringbuf_losses(spec)
     m = Manager(spec, probes, constants=constants, load_all=True, drop_unloadable=True)
     stop = {"now": False}
     try:
@@ -312,13 +315,15 @@ def _stream(m: Any, as_json: bool, duration: float, record: Sequence[str] | str 
         pipe = TracePipe()
         m._readers.append(pipe)
 
+    from .tools.base import write_line
+
     def emit(map_name: str):  # type: ignore[no-untyped-def]
         def cb(rec: Any) -> None:
             if as_json:
-                print(json.dumps({"type": "event", "map": map_name, "data": _jsonable(rec)}),
-                      flush=True)
+                write_line(json.dumps({"type": "event", "map": map_name,
+                                       "data": _jsonable(rec)}))
             else:
-                print(f"{map_name}: {_fmt_value(rec)}", flush=True)
+                write_line(f"{map_name}: {_fmt_value(rec)}")
         return cb
 
     child = subprocess.Popen(list(command)) if command else None
@@ -350,6 +355,9 @@ def _stream(m: Any, as_json: bool, duration: float, record: Sequence[str] | str 
             if child is not None and child.poll() is not None:
                 rc = child.returncode
                 break
+    except KeyboardInterrupt:
+        pass
+    try:  # what is already in the buffers is printed, not dropped, on Ctrl-C/SIGTERM
         for name, r in readers:
             r.poll(emit(name), timeout=0)
     except KeyboardInterrupt:
@@ -358,8 +366,58 @@ def _stream(m: Any, as_json: bool, duration: float, record: Sequence[str] | str 
         if child is not None and child.poll() is None:
             child.terminate()
             child.wait()
+    report_lost(coll, readers, as_json)
     print_maps(coll, as_json)
     return rc
+
+
+def lost_counts(coll: Any, readers: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    """What never reached us, per output map: failed ring buffer reserve/output calls (the
+    instrumented counter, all ring buffers together) and perf buffer losses per CPU (from
+    the kernel's PERF_RECORD_LOST)."""
+    from .losses import perfbuf_lost, ringbuf_lost
+    out: dict[str, Any] = {}
+    rings = [n for n, r in readers if coll.maps[n].type == MapType.RINGBUF]
+    if rings:
+        out["ringbuf"] = {"maps": rings, "lost": ringbuf_lost(coll) or 0}
+    perfs = [(n, r) for n, r in readers if coll.maps[n].type == MapType.PERF_EVENT_ARRAY]
+    if perfs:
+        per_cpu: dict[int, int] = {}
+        for _n, r in perfs:
+            for c, v in r.lost_per_cpu.items():
+                if v:
+                    per_cpu[c] = per_cpu.get(c, 0) + v
+        kernel = sum(per_cpu.values())
+        counted = perfbuf_lost(coll)
+        # the kernel's per-CPU count trails (a loss is reported once a later record
+        # fits); the instrumented count of failed bpf_perf_event_output calls is exact
+        out["perf"] = {"maps": [n for n, _ in perfs],
+                       "lost": max(kernel, counted or 0), "kernel_per_cpu": per_cpu}
+    out["total"] = out.get("ringbuf", {}).get("lost", 0) + out.get("perf", {}).get("lost", 0)
+    return out
+
+
+def report_lost(coll: Any, readers: Sequence[tuple[str, Any]], as_json: bool,
+                out: Any = sys.stdout) -> None:
+    """"N events lost" at exit, whenever the object has a ring or perf buffer (0 included:
+    saying nothing would leave the user to guess)."""
+    if not readers:
+        return
+    lc = lost_counts(coll, readers)
+    if as_json:
+        print(json.dumps({"type": "lost", **_jsonable(lc)}), file=out, flush=True)
+        return
+    parts = []
+    if "ringbuf" in lc:
+        parts.append(f"ring buffer {', '.join(lc['ringbuf']['maps'])}: "
+                     f"{lc['ringbuf']['lost']} (failed reserve/output)")
+    if "perf" in lc:
+        p = lc["perf"]
+        cpus = ", ".join(f"cpu {c}: {v}" for c, v in sorted(p["kernel_per_cpu"].items()))
+        parts.append(f"perf buffer {', '.join(p['maps'])}: {p['lost']}"
+                     + (f" (kernel-reported per CPU: {cpus})" if cpus else ""))
+    print(f"\n{lc['total']} events lost" + (f" — {'; '.join(parts)}" if parts else ""),
+          file=out, flush=True)
 
 
 def main_args(a: Any) -> int:

@@ -581,9 +581,9 @@ class Tool:
             d = self.to_json(rec, args)
             if isinstance(d, dict):
                 d = {"time": round(t, 6), **d} if "time" not in d else d
-            print(json.dumps(d), flush=True)
+            write_line(json.dumps(d))
             return
-        print(self.prefix(rec, t, args) + self.format(rec, args), flush=True)
+        write_line(self.prefix(rec, t, args) + self.format(rec, args))
 
     def run(self, args: argparse.Namespace) -> int:
         self.check_filters(args)
@@ -634,12 +634,17 @@ class Tool:
                         break
                     timeout = min(timeout, left)
                 rb.poll(lambda rec: self.emit(rec, args), timeout=timeout)
+        except KeyboardInterrupt:
+            pass
+        try:  # what is already in the buffer is printed, not dropped, on Ctrl-C/SIGTERM
             rb.poll(lambda rec: self.emit(rec, args), timeout=0)
         except KeyboardInterrupt:
             pass
         lost = getattr(rb, "lost", 0) + self.bpf_lost(m)
-        if lost:
-            print(f"# {lost} events lost", file=sys.stderr)
+        if args.json:  # one JSON object on stderr, like the "attached" one; 0 included
+            print(json.dumps({"lost": lost, "tool": self.name}), file=sys.stderr, flush=True)
+        elif lost:
+            print(f"# {lost} events lost", file=sys.stderr, flush=True)
         return 0
 
     def bpf_lost(self, m: Manager) -> int:
@@ -650,6 +655,13 @@ class Tool:
 
     _mono_off = 0.0
     _t0 = 0.0
+
+
+def write_line(line: str) -> None:
+    """One event, newline included, in a single write: Ctrl-C or SIGTERM while stdout is
+    blocked (a full pipe) must not leave a record without its newline, glued to the next."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def comm_of(v: Any) -> str:
