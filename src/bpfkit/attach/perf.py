@@ -401,16 +401,8 @@ def _event_owner_dead(name: str) -> bool:
     m = _EVENT_NAME.fullmatch(name)
     if m is None:
         return False  # not a name we make: not ours to judge
-    try:
-        with open(f"/proc/{m.group(1)}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return True
-    rest = raw[raw.rfind(b")") + 2:].split()
-    try:
-        return rest[0] in (b"Z", b"X") or int(rest[19]) != int(m.group(2))
-    except (IndexError, ValueError):
-        return False
+    from ..cleanup import _start_time
+    return _start_time(int(m.group(1))) != int(m.group(2))  # None: gone or a zombie
 
 
 def reclaim_stale_events(events_file: str) -> list[str]:
@@ -520,12 +512,8 @@ _RANDOM = os.urandom(3).hex()
 
 
 def _my_start() -> int:
-    try:
-        with open("/proc/self/stat", "rb") as f:
-            raw = f.read()
-        return int(raw[raw.rfind(b")") + 2:].split()[19])
-    except (OSError, IndexError, ValueError):
-        return 0
+    from ..cleanup import process_start_time
+    return process_start_time() or 0
 
 
 def _reset_after_fork() -> None:
