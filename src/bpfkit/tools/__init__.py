@@ -45,6 +45,7 @@ TOOL_MODULES: dict[str, tuple[str, str]] = {
     "mountsnoop": ("mountsnoop", "trace mount() and umount() calls with their arguments"),
     "oomkill": ("oomkill", "trace out-of-memory kills: trigger, victim, pages"),
     "sslsniff": ("sslsniff", "capture the plaintext of OpenSSL reads and writes (TLS without a CA)"),
+    "funccount": ("funccount", "count calls of user functions matching a pattern (uprobes)"),
     "exitsnoop": ("exitsnoop", "trace process exits: age, exit code or terminating signal"),
 }
 
