@@ -48,7 +48,7 @@ def test_timeout_run_prints_maps_and_exits_0() -> None:
 
 @pytest.mark.requires_root
 @pytest.mark.parametrize("tool,args,summary", [
-    ("syscount", ["5"], "COUNT"),           # an interval tool prints its last interval
+    ("syscount", ["-i", "5"], "COUNT"),     # an interval tool prints its last interval
     ("opensnoop", ["-n", "bpfkit-no-such-file"], None),
 ])
 def test_sigterm_to_a_tool_is_ctrl_c(tool: str, args: list[str], summary: str | None) -> None:
