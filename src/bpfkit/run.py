@@ -229,7 +229,7 @@ def _stream(m: Any, as_json: bool, duration: float, record: str | None,
             readers.append((name, pb))
     pipe = None
     if _uses_printk(coll):
-        from .tracepipe import TracePipe
+        from .readers import TracePipe
         pipe = TracePipe()
         m._readers.append(pipe)
 

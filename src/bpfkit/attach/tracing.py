@@ -280,7 +280,7 @@ def attach_iter(prog: Any, map: Any = None, *, tid: int = 0, pid: int = 0, pid_f
 
 
 def _require_kprobes(what: str) -> None:
-    from .features import has_kprobes
+    from ..features import has_kprobes
     f = has_kprobes()
     if not f.supported:
         raise MissingFeature(
@@ -328,7 +328,7 @@ def attach_kprobe(prog: Any, func: str | int, offset: int = 0, retprobe: bool = 
 
 def syscall_prefix() -> str:
     """The arch prefix of syscall wrapper symbols (``__x64_``), or "" without wrappers."""
-    from .features import has_syscall_wrapper
+    from ..features import has_syscall_wrapper
     if has_syscall_wrapper().supported:
         return _arch_syscall_prefix()
     return ""
@@ -343,7 +343,7 @@ def _arch_syscall_prefix() -> str:
 def attach_ksyscall(prog: Any, name: str, retprobe: bool = False, cookie: int = 0) -> Link:
     """Attach to syscall ``name`` (e.g. ``"openat"``) through its arch wrapper symbol."""
     what = f"{'kretsyscall' if retprobe else 'ksyscall'}/{name}"
-    from .features import has_kprobes
+    from ..features import has_kprobes
     if not has_kprobes().supported:
         raise MissingFeature(
             "kprobes are not available: this kernel was built without CONFIG_KPROBES",
@@ -398,7 +398,7 @@ def attach_kprobe_multi(prog: Any, patterns: Sequence[str] | None = None, *,
                         cookies: Sequence[int] | None = None) -> Link:
     """One BPF_TRACE_KPROBE_MULTI link over many functions (globs or addresses)."""
     what = f"{'kretprobe' if retprobe else 'kprobe'}.multi"
-    from .features import has_kprobe_multi
+    from ..features import has_kprobe_multi
     f = has_kprobe_multi()
     if not f.supported:
         raise MissingFeature(

@@ -112,7 +112,7 @@ class _Runner:
 # ----------------------------------------------------------------------------- features
 
 def _named_features() -> dict[str, Callable[[], Any]]:
-    from ..attach import features as f
+    from .. import features as f
     return {"tcx": f.has_tcx, "kprobes": f.has_kprobes, "uprobes": f.has_uprobes,
             "kprobe_multi": f.has_kprobe_multi, "uprobe_multi": f.has_uprobe_multi,
             "bpf_cookie": f.has_bpf_cookie, "syscall_wrapper": f.has_syscall_wrapper}
@@ -128,8 +128,8 @@ def check_feature(name: str) -> tuple[bool, str]:
     if name == "btf":
         ok = os.path.exists("/sys/kernel/btf/vmlinux")
         return ok, "" if ok else "the kernel has no BTF (/sys/kernel/btf/vmlinux)"
+    from .. import features as f
     from .._consts import LinkType, MapType, ProgramType
-    from ..attach import features as f
     kind, sep, tname = name.partition(":")
     if sep:
         table: dict[str, tuple[Any, Callable[[int], Any]]] = {
@@ -270,7 +270,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     for m in item.iter_markers("requires_kernel"):
         if not m.args:
             raise pytest.UsageError(f"{item.nodeid}: requires_kernel needs a version")
-        from ..attach.features import kernel_version
+        from ..features import kernel_version
         want = _version_tuple(m.args[0])
         have = kernel_version()
         if tuple(have[:len(want)]) < want:

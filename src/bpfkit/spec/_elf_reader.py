@@ -27,11 +27,11 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import asm
-from ._consts import BPF_F_LINK, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapType, ProgramType
-from .btf import BTFExt, CoreRelo, FuncInfo, LineInfo, Spec, parse_btf_ext
-from .btf import types as bt
-from .elf import (
+from .. import asm
+from .._consts import BPF_F_LINK, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapType, ProgramType
+from ..btf import BTFExt, CoreRelo, FuncInfo, LineInfo, Spec, parse_btf_ext
+from ..btf import types as bt
+from ..elf import (
     SHF_ALLOC,
     SHF_EXECINSTR,
     SHN_UNDEF,
@@ -45,8 +45,8 @@ from .elf import (
     ElfFile,
     Symbol,
 )
-from .errors import BpfkitError, ParseError, SpecError
-from .sections import SectionInfo, parse_section
+from ..errors import BpfkitError, ParseError, SpecError
+from ..sections import SectionInfo, parse_section
 
 __all__ = ["CollectionSpec", "ProgramSpec", "MapSpec", "VariableSpec", "ExternSpec",
            "StructOpsSpec", "PIN_NONE", "PIN_BY_NAME", "KCONFIG_MAP", "is_data_section",
@@ -1061,5 +1061,5 @@ class CollectionSpec:
 
     def load(self, **kw: Any) -> Any:
         """Create every map and program in the kernel (see :func:`bpfkit.loader.load`)."""
-        from .loader import load_spec
+        from ..loader import load_spec
         return load_spec(self, **kw)

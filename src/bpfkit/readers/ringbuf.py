@@ -29,8 +29,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequenc
 from contextlib import contextmanager
 from typing import Any
 
-from ._consts import MapType
-from .errors import BpfkitError, kernel_error
+from .._consts import MapType
+from ..errors import BpfkitError, kernel_error
 
 __all__ = [
     "RingBuffer", "PerfBuffer", "UserRingBuffer", "UserSample", "RecordBatch", "RecordDecoder",
@@ -78,11 +78,11 @@ def _resolve_record(map_: Any, name: str) -> Callable[[bytes], Any]:
             "no BTF: load it with bpfkit.load() from an object compiled with -g, or pass a "
             "ctypes type or a callable")
     try:
-        from .btf.codec import decoder_for  # type: ignore[import-not-found,unused-ignore]
+        from ..btf.codec import decoder_for  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         raise BpfkitError("record= by BTF type name needs bpfkit.btf.codec, which this "
                           "installation lacks: pass a ctypes type or a callable") from None
-    from .errors import BTFError
+    from ..errors import BTFError
     try:
         dec = decoder_for(spec, name)  # accepts "event", "struct event", "union u"...
     except BTFError as e:
@@ -741,7 +741,7 @@ class RingBuffer(_Reader):
 
 def _perf_event_open_raw(attr: Any, cpu: int) -> int:
     """perf_event_open via the attach module (shared wrapper with good errors)."""
-    from .attach.perf import perf_event_open
+    from ..attach.perf import perf_event_open
     return perf_event_open(attr, pid=-1, cpu=cpu, what=f"BPF output perf event on CPU {cpu}")
 
 
@@ -750,7 +750,7 @@ class _PerfRing:
 
     def __init__(self, cpu: int, page_count: int, wakeup_events: int,
                  watermark: int) -> None:
-        from .attach.perf import (
+        from ..attach.perf import (
             ATTR_WATERMARK,
             PERF_COUNT_SW_BPF_OUTPUT,
             PERF_SAMPLE_RAW,
@@ -828,7 +828,7 @@ class PerfBuffer(_Reader):
         self._rings: list[_PerfRing] = []
         self._set_keys: list[int] = []
         if cpus is None:
-            from .attach.perf import online_cpus
+            from ..attach.perf import online_cpus
             cpus = online_cpus()
         try:
             max_entries = int(getattr(map_, "max_entries", 1 << 30))
@@ -841,7 +841,7 @@ class PerfBuffer(_Reader):
                 self._epoll.register(ring.fd, select.EPOLLIN)
                 map_.update(cpu, ring.fd.to_bytes(4, "little"))
                 self._set_keys.append(cpu)
-            from .attach.perf import ioctl_enable
+            from ..attach.perf import ioctl_enable
             for ring in self._rings:
                 ioctl_enable(ring.fd)
         except BaseException:

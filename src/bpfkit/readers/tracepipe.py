@@ -14,7 +14,7 @@ import select
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .errors import BpfkitError, ParseError
+from ..errors import BpfkitError, ParseError
 
 __all__ = ["TraceLine", "TracePipe", "parse_line", "tracefs_dir", "trace_print"]
 
@@ -58,7 +58,7 @@ def parse_line(line: str) -> TraceLine:
 def tracefs_dir() -> str:
     """Where tracefs is mounted (mounted on /sys/kernel/tracing if needed and allowed)."""
     try:
-        from .attach.perf import tracefs_path
+        from ..attach.perf import tracefs_path
         return tracefs_path()
     except ImportError:
         pass

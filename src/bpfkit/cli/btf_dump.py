@@ -12,14 +12,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import cli
+from . import inspect as cli
 
 DEFAULT_BTF = "/sys/kernel/btf/vmlinux"
 
 
 def cmd_btf_dump(a: argparse.Namespace) -> int:
-    from .btf import Spec
-    from .btf.cdump import _raw_lines, dump_c, dump_raw
+    from ..btf import Spec
+    from ..btf.cdump import _raw_lines, dump_c, dump_raw
 
     base = Spec.load_file(a.base) if a.base else None
     spec = Spec.load_file(a.file, base=base)

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .cleanup import interrupt_on_term
-from .errors import BpfkitError, PermissionDenied
+from ..cleanup import interrupt_on_term
+from ..errors import BpfkitError, PermissionDenied
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PERM = 0, 1, 2, 3
 
@@ -58,7 +58,7 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
 
 
 def cmd_prog_list(a: argparse.Namespace) -> int:
-    from . import introspect
+    from .. import introspect
     progs = introspect.programs()
     if a.json:
         emit_json(progs)
@@ -70,7 +70,7 @@ def cmd_prog_list(a: argparse.Namespace) -> int:
 
 
 def _open_prog(ref: str):  # type: ignore[no-untyped-def]
-    from .program import Program
+    from ..program import Program
     if ref.isdigit():
         return Program.from_id(int(ref))
     return Program.from_pin(ref)
@@ -89,7 +89,7 @@ def cmd_prog_show(a: argparse.Namespace) -> int:
 
 
 def cmd_prog_dump(a: argparse.Namespace) -> int:
-    from . import asm
+    from .. import asm
     with _open_prog(a.ref) as p:
         insns = asm.decode(p.xlated())
     if a.json:
@@ -104,7 +104,7 @@ def cmd_prog_dump(a: argparse.Namespace) -> int:
 
 
 def cmd_map_list(a: argparse.Namespace) -> int:
-    from . import introspect
+    from .. import introspect
     maps = introspect.maps()
     if a.json:
         emit_json(maps)
@@ -115,7 +115,7 @@ def cmd_map_list(a: argparse.Namespace) -> int:
 
 
 def _open_map(ref: str):  # type: ignore[no-untyped-def]
-    from .maps import Map
+    from ..maps import Map
     if ref.isdigit():
         return Map.from_id(int(ref))
     return Map.from_pin(ref)
@@ -197,7 +197,7 @@ def cmd_map_pin(a: argparse.Namespace) -> int:
 
 
 def cmd_link_list(a: argparse.Namespace) -> int:
-    from . import introspect
+    from .. import introspect
     links = introspect.links()
     if a.json:
         emit_json(links)
@@ -209,7 +209,7 @@ def cmd_link_list(a: argparse.Namespace) -> int:
 
 
 def cmd_link_show(a: argparse.Namespace) -> int:
-    from .link import Link
+    from ..link import Link
     with (Link.from_id(int(a.ref)) if a.ref.isdigit() else Link.from_pin(a.ref)) as li:
         info = li.info()
     emit_json(info) if a.json else print(info)
@@ -217,14 +217,14 @@ def cmd_link_show(a: argparse.Namespace) -> int:
 
 
 def cmd_link_detach(a: argparse.Namespace) -> int:
-    from .link import Link
+    from ..link import Link
     li = Link.from_id(int(a.ref)) if a.ref.isdigit() else Link.from_pin(a.ref)
     li.detach()
     return 0
 
 
 def cmd_btf_list(a: argparse.Namespace) -> int:
-    from . import introspect
+    from .. import introspect
     btfs = introspect.btfs()
     if a.json:
         emit_json(btfs)
@@ -240,12 +240,12 @@ def cmd_top(a: argparse.Namespace) -> int:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from .run import main_args
+    from ..run import main_args
     return main_args(a)
 
 
 def cmd_trace_pipe(a: argparse.Namespace) -> int:
-    from .tracepipe import TracePipe
+    from ..readers.tracepipe import TracePipe
     end = time.monotonic() + a.duration if a.duration else None
     with TracePipe(pid=a.pid) as tp:
         while end is None or time.monotonic() < end:
@@ -260,7 +260,7 @@ def cmd_trace_pipe(a: argparse.Namespace) -> int:
 
 
 def cmd_cleanup(a: argparse.Namespace) -> int:
-    from . import cleanup
+    from .. import cleanup
     stale = cleanup.stale()  # cleanup_stale imports each record's module for its cleaner
     removed = cleanup.cleanup_stale()
     if a.json:
@@ -272,12 +272,12 @@ def cmd_cleanup(a: argparse.Namespace) -> int:
 
 
 def cmd_feature(a: argparse.Namespace) -> int:
-    from .featurecmd import cmd_feature as run_feature
+    from .feature import cmd_feature as run_feature
     return run_feature(a)
 
 
 def cmd_build(a: argparse.Namespace) -> int:
-    from .build import compile_bpf
+    from ..build import compile_bpf
     out = compile_bpf(a.source, a.output, include_dirs=a.include or (),
                       defines=a.define or ())
     if a.json:
@@ -373,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("-o", "--output", default=None)
     bd.add_argument("-I", "--include", action="append", help="include directory")
     bd.add_argument("-D", "--define", action="append", help="preprocessor define")
-    from .tools import TOOL_MODULES
+    from ..tools import TOOL_MODULES
     for tname, (_mod, thelp) in TOOL_MODULES.items():
         sub.add_parser(tname, help=f"[tool] {thelp}", add_help=False)
     for extra in _EXTENSIONS:
@@ -386,13 +386,13 @@ _EXTENSIONS: list[Callable[[Any, Callable[..., argparse.ArgumentParser]], None]]
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
     return __version__
 
 
 def _load_extensions() -> None:
     import importlib
-    for mod in ("bpfkit.cli_ext",
+    for mod in ("bpfkit.cli.btf_dump",
                 "bpfkit.export.cli",):
         try:
             importlib.import_module(mod)
@@ -401,7 +401,7 @@ def _load_extensions() -> None:
 
 
 def _tool_parser(name: str) -> tuple[argparse.ArgumentParser, Any]:
-    from .tools import TOOL_MODULES, load_tool
+    from ..tools import TOOL_MODULES, load_tool
     tool = load_tool(name)
     p = argparse.ArgumentParser(prog=f"bpfkit {name}", description=TOOL_MODULES[name][1])
     tool.build_parser(p)
@@ -415,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--" in argv:  # `bpfkit run prog.bpf.c [options] -- COMMAND ARGS...`
         i = argv.index("--")
         argv, rest = argv[:i], argv[i + 1:]
-    from .tools import TOOL_MODULES
+    from ..tools import TOOL_MODULES
     if argv and argv[0] in TOOL_MODULES:
         # A tool: build only its parser, so start-up imports only what it needs.
         parser, _ = _tool_parser(argv[0])

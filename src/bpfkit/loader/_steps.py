@@ -18,12 +18,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import asm
-from . import syscall as sc
-from ._consts import AttachType, MapType, ProgramType
-from .btf import Spec
-from .btf import types as bt
-from .errors import (
+from .. import asm
+from .. import syscall as sc
+from .._consts import AttachType, MapType, ProgramType
+from ..btf import Spec
+from ..btf import types as bt
+from ..errors import (
     BpfkitError,
     KernelError,
     LoadError,
@@ -31,7 +31,7 @@ from .errors import (
     PermissionDenied,
     VerifierError,
 )
-from .externs import (
+from ..externs import (
     has_bpf_cookie,
     has_syscall_wrapper,
     kallsyms_lookup,
@@ -39,11 +39,11 @@ from .externs import (
     kernel_config,
     kernel_version,
 )
-from .link import CallbackLink, Link
-from .maps import Map, possible_cpus
-from .program import Program
-from .sections import SecFlag
-from .spec import (
+from ..link import CallbackLink, Link
+from ..maps import Map, possible_cpus
+from ..program import Program
+from ..sections import SecFlag
+from ..spec import (
     KCONFIG_MAP,
     PIN_BY_NAME,
     CollectionSpec,
@@ -184,7 +184,7 @@ class Collection:
             attach = getattr(p, "attach", None)
             if attach is None:
                 raise LoadError("program attachment is not available (bpfkit.attach missing)")
-            from .attach.auto import auto_attachable
+            from ..attach.auto import auto_attachable
             if not auto_attachable(p):
                 continue
             links.append(attach())
@@ -505,7 +505,7 @@ class _Loader:
         if btf is None or m.is_data or m.struct_ops is not None:
             return
         try:
-            from .btf.codec import BTFCodec
+            from ..btf.codec import BTFCodec
         except ImportError:
             return
         for attr, tid, size in (("key_codec", m.key_type_id, m.key_size),
@@ -649,7 +649,7 @@ class _Loader:
         if p.core_relos:
             if self.spec.btf is None:
                 raise LoadError(f"program {p.name!r} has CO-RE relocations but no BTF")
-            from . import core
+            from .. import core
             core_results = core.relocate(insns, p.core_relos, self.spec.btf, self.target_btf(),
                                          p.name, cand_cache=self.cand_cache)
         else:
@@ -817,7 +817,7 @@ class _Loader:
             s += ins.size
         poison_text = ""
         if core_results:
-            from . import core
+            from .. import core
             pslot = core.poison_slot_from_log(e.log)
             if pslot is not None:
                 poison_text = core.explain_poison(pslot, core_results)
@@ -914,7 +914,7 @@ def section_attach_type(p: ProgramSpec, eat: int) -> int:
     flags = p.info.flags
     if eat != p.info.expected_attach_type or not flags & (SecFlag.EXP_ATTACH_OPT | SecFlag.USDT):
         return eat
-    from .attach import features
+    from .. import features
     if flags & SecFlag.EXP_ATTACH_OPT and eat and not features.has_expected_attach_type():
         return 0
     if flags & SecFlag.USDT and features.has_uprobe_multi():
@@ -965,7 +965,7 @@ def prog_target_attrs(p: ProgramSpec) -> dict[str, int]:
     up as a BTF FUNC in the target program's own BTF (program info ``btf_id`` -> raw BTF),
     which is standalone: ids are the target's, not vmlinux's.
     """
-    from .introspect import btf_raw
+    from ..introspect import btf_raw
     if not p.info.attach_btf:
         raise LoadError(f"program {p.name!r} ({p.section!r}) cannot attach to another BPF "
                         "program: only fentry/fexit/fmod_ret/freplace programs can")
@@ -974,7 +974,7 @@ def prog_target_attrs(p: ProgramSpec) -> dict[str, int]:
         raise LoadError(f"program {p.name!r}: the section must name the target function "
                         f"('{p.info.definition.base}/<function>')")
     fd = _prog_fd(p)
-    from .program import ProgramInfo
+    from ..program import ProgramInfo
     info = ProgramInfo.from_fd(fd)
     tname = f"target program {info.name!r} (id {info.id})"
     if not info.btf_id:

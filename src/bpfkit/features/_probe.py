@@ -633,7 +633,7 @@ def has_bpf_cookie() -> Feature:
 @_cached
 def has_syscall_wrapper() -> Feature:
     """Does the kernel name syscalls through arch wrappers (``__x64_sys_*``)?"""
-    from .tracing import _arch_syscall_prefix
+    from ..attach.tracing import _arch_syscall_prefix
     prefix = _arch_syscall_prefix()
     name = "syscall wrapper"
     if not prefix:

@@ -1,0 +1,23 @@
+"""Getting records out of the kernel: ring buffers, perf buffers, user ring buffers and
+the ``trace_pipe`` of ``bpf_printk``."""
+
+from __future__ import annotations
+
+from .ringbuf import (
+    BPF_RINGBUF_BUSY_BIT,
+    BPF_RINGBUF_DISCARD_BIT,
+    BPF_RINGBUF_HDR_SZ,
+    PerfBuffer,
+    RecordBatch,
+    RecordDecoder,
+    RingBuffer,
+    UserRingBuffer,
+    UserSample,
+)
+from .tracepipe import TraceLine, TracePipe, parse_line, trace_print, tracefs_dir
+
+__all__ = [
+    "RingBuffer", "PerfBuffer", "UserRingBuffer", "UserSample", "RecordBatch", "RecordDecoder",
+    "BPF_RINGBUF_BUSY_BIT", "BPF_RINGBUF_DISCARD_BIT", "BPF_RINGBUF_HDR_SZ",
+    "TraceLine", "TracePipe", "parse_line", "trace_print", "tracefs_dir",
+]
