@@ -155,7 +155,7 @@ def cmd_feature(a: argparse.Namespace) -> int:
             return 2
     data = collect(helpers)
     if a.json:
-        from .inspect import emit_json
+        from ._output import emit_json
         emit_json(data)
     else:
         print_report(data)

@@ -485,7 +485,7 @@ def has_link_type(link_type: int) -> Feature:
             err = _link_errno(p, 1, AttachType.XDP, flags=1 << 1)  # lo, XDP_FLAGS_SKB_MODE
             ok = err in (0, errno.EBUSY, errno.EEXIST)
         elif lt == LinkType.PERF_EVENT:
-            from .perf import PERF_TYPE_TRACEPOINT, perf_event_attr, perf_event_open, tracepoint_id
+            from ..attach.perf import PERF_TYPE_TRACEPOINT, perf_event_attr, perf_event_open, tracepoint_id
             p = _load_fd(ProgramType.TRACEPOINT)
             fds.append(p)
             tp = tracepoint_id("syscalls", "sys_enter_getpid")

@@ -6,18 +6,18 @@
 
 from __future__ import annotations
 
-from ._elf_reader import (
+from ..linker import _fix_calls
+from ._elf_reader import CollectionSpec
+from .model import (
     EM_BPF,
     KCONFIG_MAP,
     PIN_BY_NAME,
     PIN_NONE,
-    CollectionSpec,
     ExternSpec,
     MapSpec,
     ProgramSpec,
     StructOpsSpec,
     VariableSpec,
-    _fix_calls,
     _strip,
     decode_value,
     encode_value,

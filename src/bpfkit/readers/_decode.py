@@ -1,0 +1,106 @@
+"""Record decoding for readers: ``record=`` resolved to a BTF decoder from the map's BTF."""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import BpfkitError
+
+Record = Any
+
+
+Callback = Callable[[Any], Any]
+
+
+def _resolve_record(map_: Any, name: str) -> Callable[[bytes], Any]:
+    """Decoder for the BTF type ``name`` of the collection ``map_`` came from.
+
+    Uses the loader's per-map BTF (``map.btf`` or ``map.spec.btf``) and the BTF value
+    codec (``bpfkit.btf.codec.decoder_for``); raises a clear error when either is absent.
+    """
+    spec = getattr(map_, "btf", None)
+    if spec is None:
+        spec = getattr(getattr(map_, "spec", None), "btf", None)
+    if spec is None:
+        raise BpfkitError(
+            f"record={name!r} names a BTF type, but map {getattr(map_, 'name', '?')!r} carries "
+            "no BTF: load it with bpfkit.load() from an object compiled with -g, or pass a "
+            "ctypes type or a callable")
+    try:
+        from ..btf.codec import decoder_for  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        raise BpfkitError("record= by BTF type name needs bpfkit.btf.codec, which this "
+                          "installation lacks: pass a ctypes type or a callable") from None
+    from ..errors import BTFError
+    try:
+        dec = decoder_for(spec, name)  # accepts "event", "struct event", "union u"...
+    except BTFError as e:
+        raise BpfkitError(f"record type {name!r} is not usable from the BTF of map "
+                          f"{getattr(map_, 'name', '?')!r}: {e}") from None
+    return dec  # type: ignore[no-any-return]
+
+
+class RecordDecoder:
+    """Turns a record (a region of a mapped ring) into a Python object.
+
+    ``record`` is None (bytes), a ctypes type (an instance, or ``.value`` for scalars,
+    copied out of the ring), a callable taking bytes, or a BTF type name.
+    """
+
+    def __init__(self, record: Any = None, map_: Any = None) -> None:
+        self.kind = "bytes"
+        self.ctype: Any = None
+        self.size = 0
+        self.func: Callable[[bytes], Any] | None = None
+        self.scalar = False
+        if record is None:
+            return
+        if isinstance(record, str):
+            self.kind = "func"
+            self.func = _resolve_record(map_, record)
+        elif isinstance(record, type) and issubclass(
+                record, (ctypes.Structure, ctypes.Union, ctypes.Array, ctypes._SimpleCData)):
+            self.kind = "ctype"
+            self.ctype = record
+            self.size = ctypes.sizeof(record)
+            self.scalar = issubclass(record, ctypes._SimpleCData)
+        elif callable(record):
+            self.kind = "func"
+            self.func = record
+        else:
+            raise BpfkitError(f"record= must be None, a ctypes type, a callable or a BTF type "
+                              f"name, not {record!r}")
+
+    def _short(self, length: int) -> BpfkitError:
+        return BpfkitError(f"record of {length} bytes is shorter than "
+                           f"{self.ctype.__name__} ({self.size} bytes)")
+
+    def one(self, buf: Any, off: int, length: int) -> Any:
+        if self.kind == "bytes":
+            return buf[off:off + length]
+        if self.kind == "ctype":
+            if length < self.size:
+                raise self._short(length)
+            v = self.ctype.from_buffer_copy(buf, off)
+            return v.value if self.scalar else v
+        assert self.func is not None
+        return self.func(bytes(buf[off:off + length]))
+
+    def uniform(self, buf: Any, offsets: range, length: int, out: list[Any]) -> None:
+        """Decode equal-length records at ``offsets`` into ``out`` (the hot path)."""
+        if self.kind == "bytes":
+            out += [buf[o:o + length] for o in offsets]
+        elif self.kind == "ctype":
+            if length < self.size:
+                raise self._short(length)
+            fbc = self.ctype.from_buffer_copy
+            if self.scalar:
+                out += [fbc(buf, o).value for o in offsets]
+            else:
+                out += [fbc(buf, o) for o in offsets]
+        else:
+            f = self.func
+            assert f is not None
+            out += [f(buf[o:o + length]) for o in offsets]
