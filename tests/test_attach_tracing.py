@@ -172,13 +172,15 @@ def test_link_create_extra_bytes() -> None:
 
 
 def test_cpu_list_and_format_bits() -> None:
+    from bpfkit.errors import BpfkitError
+    from bpfkit.host.tracefs import _parse_format_bit
     assert perf.parse_cpu_list("0-3,5,7-8\n") == [0, 1, 2, 3, 5, 7, 8]
     assert perf.parse_cpu_list("0") == [0]
-    with pytest.raises(AttachError):
+    with pytest.raises(BpfkitError):
         perf.parse_cpu_list("a-b")
-    assert perf._parse_format_bit("config:0") == 0
-    assert perf._parse_format_bit("config:32-63") == 32
-    assert perf._parse_format_bit("bogus") is None
+    assert _parse_format_bit("config:0") == 0
+    assert _parse_format_bit("config:32-63") == 32
+    assert _parse_format_bit("bogus") is None
     assert perf.online_cpus() == perf.parse_cpu_list(open("/sys/devices/system/cpu/online").read())
 
 

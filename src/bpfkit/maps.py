@@ -10,10 +10,8 @@ from __future__ import annotations
 import ctypes
 import errno
 import mmap as _mmap
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Protocol
 
 from . import syscall as sc
@@ -25,26 +23,9 @@ from ._consts import (
 )
 from .errors import BpfkitError, KernelError, NotFound
 from .fd import FDObject
+from .host.cpus import possible_cpus
 
 __all__ = ["Map", "MapInfo", "Codec", "RawCodec", "CtypesCodec", "possible_cpus"]
-
-
-@lru_cache(maxsize=1)
-def possible_cpus() -> int:
-    """Number of possible CPUs: the size of per-CPU map values, not ``os.cpu_count()``."""
-    try:
-        with open("/sys/devices/system/cpu/possible") as f:
-            text = f.read().strip()
-    except OSError:
-        return os.cpu_count() or 1
-    n = 0
-    for part in text.split(","):
-        if "-" in part:
-            lo, hi = part.split("-")
-            n = max(n, int(hi) + 1)
-        elif part:
-            n = max(n, int(part) + 1)
-    return n or 1
 
 
 PERCPU_TYPES = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH,

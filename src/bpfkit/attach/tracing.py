@@ -13,7 +13,6 @@ import ctypes
 import errno
 import fnmatch
 import io
-import platform
 import struct
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from .. import syscall as sc
 from .._consts import AttachType, ProgramType
 from ..errors import AttachError, KernelError, MissingFeature
+from ..host.arch import arch_syscall_prefix
 from ..link import CallbackLink, Link
 from . import perf
 from .perf import ProbeEvent, is_einval_like
@@ -330,14 +330,8 @@ def syscall_prefix() -> str:
     """The arch prefix of syscall wrapper symbols (``__x64_``), or "" without wrappers."""
     from ..features import has_syscall_wrapper
     if has_syscall_wrapper().supported:
-        return _arch_syscall_prefix()
+        return arch_syscall_prefix()
     return ""
-
-
-def _arch_syscall_prefix() -> str:
-    return {"x86_64": "__x64_", "aarch64": "__arm64_", "arm64": "__arm64_",
-            "s390x": "__s390x_", "riscv64": "__riscv_", "ppc64le": "", "ppc64": "",
-            "i686": "__ia32_", "i386": "__ia32_", "loongarch64": ""}.get(platform.machine(), "")
 
 
 def attach_ksyscall(prog: Any, name: str, retprobe: bool = False, cookie: int = 0) -> Link:

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import errno
 import functools
-import gzip
 import os
 import platform
-import re
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +31,10 @@ from .._consts import (
     ProgramType,
 )
 from ..errors import BpfkitError, KernelError, MissingFeature, VerifierError
+from ..host.arch import arch_syscall_prefix
+from ..host.kallsyms import has_symbol, kallsyms
+from ..host.kconfig import kernel_config
+from ..host.version import kernel_version, kernel_version_code
 from ..program import load_program
 
 __all__ = [
@@ -91,43 +93,6 @@ def _name(enum: Any, v: int) -> str:
         return str(v)
 
 
-@_cached
-def kernel_version() -> tuple[int, int, int]:
-    """(major, minor, patch) of the running kernel, from uname."""
-    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", platform.release())
-    if not m:
-        return (0, 0, 0)
-    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
-
-
-def _kernel_version_code() -> int:
-    a, b, c = kernel_version()
-    return (a << 16) | (b << 8) | min(c, 255)
-
-
-@_cached
-def kernel_config() -> dict[str, str]:
-    """CONFIG_* values from /proc/config.gz or /boot/config-<release> ({} if neither)."""
-    text = ""
-    try:
-        with gzip.open("/proc/config.gz", "rt") as f:
-            text = f.read()
-    except OSError:
-        try:
-            with open(f"/boot/config-{platform.release()}") as f:
-                text = f.read()
-        except OSError:
-            return {}
-    cfg: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.startswith("CONFIG_") and "=" in line:
-            k, v = line.split("=", 1)
-            cfg[k] = v
-        elif line.startswith("# CONFIG_") and line.endswith(" is not set"):
-            cfg[line[2:-len(" is not set")]] = "n"
-    return cfg
-
-
 def _config_says_off(option: str) -> bool:
     return kernel_config().get(option) == "n"
 
@@ -157,7 +122,7 @@ _PROG_SETTINGS: dict[int, dict[str, Any]] = {
 
 def _try_load(prog_type: int, insns: bytes = _TRIVIAL, **kw: Any) -> tuple[int, int, str]:
     """(fd or -1, errno, verifier log) of loading ``insns``; never raises for kernel errors."""
-    kw.setdefault("kern_version", _kernel_version_code())
+    kw.setdefault("kern_version", kernel_version_code())
     try:
         fd, _log = load_program(prog_type, insns, license="GPL", name="bpfkit_probe", **kw)
         return fd, 0, ""
@@ -485,7 +450,8 @@ def has_link_type(link_type: int) -> Feature:
             err = _link_errno(p, 1, AttachType.XDP, flags=1 << 1)  # lo, XDP_FLAGS_SKB_MODE
             ok = err in (0, errno.EBUSY, errno.EEXIST)
         elif lt == LinkType.PERF_EVENT:
-            from ..attach.perf import PERF_TYPE_TRACEPOINT, perf_event_attr, perf_event_open, tracepoint_id
+            from ..host.tracefs import tracepoint_id
+            from ..perf_event import PERF_TYPE_TRACEPOINT, perf_event_attr, perf_event_open
             p = _load_fd(ProgramType.TRACEPOINT)
             fds.append(p)
             tp = tracepoint_id("syscalls", "sys_enter_getpid")
@@ -632,18 +598,14 @@ def has_bpf_cookie() -> Feature:
 
 @_cached
 def has_syscall_wrapper() -> Feature:
-    """Does the kernel name syscalls through arch wrappers (``__x64_sys_*``)?"""
-    from ..attach.tracing import _arch_syscall_prefix
-    prefix = _arch_syscall_prefix()
+    """Does the kernel name syscalls through arch wrappers (``__x64_sys_*``)?  Asked of
+    /proc/kallsyms, as libbpf does for ``LINUX_HAS_SYSCALL_WRAPPER``."""
+    prefix = arch_syscall_prefix()
     name = "syscall wrapper"
     if not prefix:
         return Feature(name, False, f"no known wrapper prefix for {platform.machine()}")
-    want = f" {prefix}sys_bpf"
-    try:
-        with open("/proc/kallsyms") as f:
-            for line in f:
-                if line.rstrip().endswith(want):
-                    return Feature(name, True, f"{prefix}sys_bpf is in /proc/kallsyms")
-    except OSError as e:
-        return Feature(name, False, f"cannot read /proc/kallsyms: {e.strerror}")
+    if not kallsyms():
+        return Feature(name, False, "cannot read /proc/kallsyms")
+    if has_symbol(f"{prefix}sys_bpf"):
+        return Feature(name, True, f"{prefix}sys_bpf is in /proc/kallsyms")
     return Feature(name, False, f"{prefix}sys_bpf is not in /proc/kallsyms")

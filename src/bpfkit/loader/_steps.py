@@ -29,15 +29,11 @@ from ..errors import (
     NotFound,
     VerifierError,
 )
-from ..externs import (
-    has_bpf_cookie,
-    has_syscall_wrapper,
-    kallsyms_lookup,
-    kconfig_value,
-    kernel_config,
-    kernel_version,
-)
+from ..features import has_bpf_cookie, has_syscall_wrapper
 from ..features.btf import probe_btf_features
+from ..host.kallsyms import kallsyms_lookup
+from ..host.kconfig import kernel_config
+from ..host.version import kernel_version_code
 from ..maps import Map, possible_cpus
 from ..program import Program
 from ..sections import SecFlag
@@ -52,6 +48,7 @@ from ..spec import (
     _strip,
 )
 from ._diagnose import _GATED_TYPES, _core_desc, _failing_insn, _prog_fd, _refused
+from ._kconfig import kconfig_value
 from ._struct_ops import _is_func_ptr, struct_ops_value
 from .collection import Collection, Variable
 
@@ -254,15 +251,17 @@ class _Loader:
             kind = self.kconfig_kind(ext)
             raw: str | None
             if ext.name == "LINUX_KERNEL_VERSION":
-                raw = str(kernel_version())
+                raw = str(kernel_version_code())
             elif ext.name == "LINUX_HAS_BPF_COOKIE":
-                raw = "y" if has_bpf_cookie() else "n"
+                raw = "y" if has_bpf_cookie().supported else "n"
             elif ext.name == "LINUX_HAS_SYSCALL_WRAPPER":
-                raw = "y" if has_syscall_wrapper() else "n"
+                raw = "y" if has_syscall_wrapper().supported else "n"
             elif ext.name.startswith("CONFIG_"):
                 if cfg is None:
                     cfg = kernel_config()
                 raw = cfg.get(ext.name)
+                if raw == "n":  # "# CONFIG_X is not set": unresolved, as libbpf has it
+                    raw = None
             else:
                 raw = None
             if raw is None:

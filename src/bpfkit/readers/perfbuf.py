@@ -39,7 +39,7 @@ _PERF_HDR = struct.Struct("<IHH")
 
 def _perf_event_open_raw(attr: Any, cpu: int) -> int:
     """perf_event_open via the attach module (shared wrapper with good errors)."""
-    from ..attach.perf import perf_event_open
+    from ..perf_event import perf_event_open
     return perf_event_open(attr, pid=-1, cpu=cpu, what=f"BPF output perf event on CPU {cpu}")
 
 
@@ -48,7 +48,7 @@ class _PerfRing:
 
     def __init__(self, cpu: int, page_count: int, wakeup_events: int,
                  watermark: int) -> None:
-        from ..attach.perf import (
+        from ..perf_event import (
             ATTR_WATERMARK,
             PERF_COUNT_SW_BPF_OUTPUT,
             PERF_SAMPLE_RAW,
@@ -126,7 +126,7 @@ class PerfBuffer(_Reader):
         self._rings: list[_PerfRing] = []
         self._set_keys: list[int] = []
         if cpus is None:
-            from ..attach.perf import online_cpus
+            from ..host.cpus import online_cpus
             cpus = online_cpus()
         try:
             max_entries = int(getattr(map_, "max_entries", 1 << 30))
@@ -139,7 +139,7 @@ class PerfBuffer(_Reader):
                 self._epoll.register(ring.fd, select.EPOLLIN)
                 map_.update(cpu, ring.fd.to_bytes(4, "little"))
                 self._set_keys.append(cpu)
-            from ..attach.perf import ioctl_enable
+            from ..perf_event import ioctl_enable
             for ring in self._rings:
                 ioctl_enable(ring.fd)
         except BaseException:

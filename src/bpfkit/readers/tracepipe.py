@@ -58,7 +58,7 @@ def parse_line(line: str) -> TraceLine:
 def tracefs_dir() -> str:
     """Where tracefs is mounted (mounted on /sys/kernel/tracing if needed and allowed)."""
     try:
-        from ..attach.perf import tracefs_path
+        from ..host.tracefs import tracefs_path
         return tracefs_path()
     except ImportError:
         pass

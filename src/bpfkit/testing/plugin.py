@@ -8,7 +8,7 @@ Fixtures:
 * ``bpf_collection`` (module scope): the collection named by the module's ``BPF_OBJECT``
   (and ``BPF_CONSTANTS``), or by indirect parametrization.
 * ``bpf_build`` (session scope): a factory that only compiles, returning the object path.
-* ``veth_pair``: a :class:`~bpfkit.netns.VethPair` whose peer is in a fresh network
+* ``veth_pair``: a :class:`~bpfkit.testing.net.VethPair` whose peer is in a fresh network
   namespace, deleted after the test.
 * ``bpf_test_run``: :func:`run_xdp`, :func:`run_tc`, :func:`run_socket_filter` over
   BPF_PROG_TEST_RUN; build packets with :mod:`bpfkit.testing.packets`.
@@ -477,7 +477,7 @@ def veth_pair() -> Iterator[Any]:
     """A veth pair: ``host`` end here, ``peer`` end in a fresh netns; removed afterwards."""
     if os.geteuid() != 0:
         pytest.skip("needs root to create network namespaces and veth pairs")
-    from ..netns import VethPair
+    from .net import VethPair
     pair = VethPair().open()
     try:
         yield pair
