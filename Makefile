@@ -1,7 +1,7 @@
 # The two set-up commands: `make demo` and `make test` (see README.md).
 PY := .venv/bin/python
 
-.PHONY: setup demo test test-kernels lint bench dist clean
+.PHONY: setup demo test test-kernels test-container lint bench dist clean
 
 setup:
 	@./scripts/setup.sh
@@ -18,6 +18,11 @@ test: setup
 test-kernels: setup
 	@./scripts/setup-kernels.sh
 	@$(PY) tests/kernels/run.py
+
+# Build deploy/Containerfile's image (buildah, chroot isolation) and run the exporter in it
+# as its non-root user with the DaemonSet's capabilities.
+test-container: setup
+	@./scripts/test-container.sh
 
 lint: setup
 	@$(PY) -m ruff check src tests bench tools

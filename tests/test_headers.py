@@ -50,7 +50,7 @@ def test_modern_libbpf_program_builds_loads_and_runs(tmp_path: Path) -> None:
     obj = compile_bpf(BPF / "modern_libbpf.bpf.c", tmp_path / "modern.bpf.o")
     spec = bpfkit.CollectionSpec.from_file(str(obj))
     spec.programs["ksys_getppid"].autoload = False  # kprobes: not on every kernel
-    spec.constants["targ_tgid"] = os.getpid()
+    spec.set_constants({"targ_tgid": os.getpid()})
     with spec.load() as coll:
         res = coll.programs["loops"].test_run()
         assert res.retval == 1                      # add_one(ctx, 0) through __arg_ctx

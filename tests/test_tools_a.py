@@ -162,7 +162,7 @@ def test_opensnoop_opens_errors_and_openat2(tmp_path: Path, hook: str) -> None:
         time.sleep(0.3)
 
     r = run_tool(["opensnoop", "--json", "--duration", "2.5", "-p", str(os.getpid()),
-                  "-n", tag, "--hook", hook], trigger)
+                  "--fname", tag, "--hook", hook], trigger)
     recs = r.records()
     assert recs and all(x["pid"] == os.getpid() for x in recs), r.out
     by_path = {x["path"]: x for x in recs}
@@ -195,7 +195,7 @@ def test_opensnoop_failed_only_text(tmp_path: Path) -> None:
                 pass
         time.sleep(0.3)
 
-    r = run_tool(["opensnoop", "-x", "--duration", "2", "-n", tag], trigger)
+    r = run_tool(["opensnoop", "-x", "--duration", "2", "--fname", tag], trigger)
     lines = [ln for ln in r.out.splitlines() if tag in ln]
     assert r.out.splitlines()[0].split()[:4] == ["PID", "COMM", "FD", "ERR"]
     assert len(lines) == 2 and all(f"{tag}_nope" in ln for ln in lines), r.out
@@ -243,7 +243,7 @@ def test_writesize_text_sections() -> None:
         subprocess.run([sys.executable, "-c", code], check=True)
         time.sleep(0.2)
 
-    r = run_tool(["writesize", "-c", "bkA_wsize", "--duration", "2", "1"], trigger)
+    r = run_tool(["writesize", "-n", "bkA_wsize", "--duration", "2", "1"], trigger)
     assert ", comm = bkA_wsize" in r.out, r.out
     sections = [ln for ln in r.out.splitlines() if ln.startswith("pid = ")]
     assert sections and all(ln.endswith("comm = bkA_wsize") for ln in sections)
@@ -320,7 +320,7 @@ def test_syscount_comm_filter_map(hook: str) -> None:
         _syscalls_child(comm, 500)
         time.sleep(0.2)
 
-    r = run_tool(["syscount", "--json", "-c", comm, "--hook", hook, "--duration", "2", "1"],
+    r = run_tool(["syscount", "--json", "-n", comm, "--hook", hook, "--duration", "2", "1"],
                  trigger)
     assert f"using {'raw_tp_sys_enter' if hook == 'raw_tp' else 'tp_sys_enter'}" in r.stderr
     recs = r.records()
@@ -341,7 +341,7 @@ def test_syscount_pin_then_read_from_pin() -> None:
     pin = f"/sys/fs/bpf/bkA_syscount_{os.getpid()}"
     comm = "bkA_pinned"
     try:
-        first = run_tool(["syscount", "--pin", pin, "-c", comm, "--json", "--duration", "0.5",
+        first = run_tool(["syscount", "--pin", pin, "-n", comm, "--json", "--duration", "0.5",
                           "1"], lambda: None)
         assert "pinned under" in first.stderr
         assert sorted(os.listdir(pin)) == ["comm_filter", "counts", "filter_cfg", "link",

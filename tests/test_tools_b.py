@@ -308,12 +308,12 @@ def burner(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.allow_fd_leak
 def test_profile_names_the_hot_function(burner: Path, tmp_path: Path) -> None:
     svg = tmp_path / "flame.svg"
-    with subprocess.Popen([str(burner), "6"]) as b:
+    with subprocess.Popen([str(burner), "60"]) as b:
         try:
             time.sleep(0.2)
-            out = run_tool("profile", "-p", str(b.pid), "-F", "199", "--duration", "1.5",
+            out = run_tool("profile", "-p", str(b.pid), "-F", "199", "1.5",
                            "--json", "--svg", str(svg)).stdout
-            folded = run_tool("profile", "-p", str(b.pid), "-F", "199", "--duration", "1",
+            folded = run_tool("profile", "-p", str(b.pid), "-F", "199", "1",
                               "--folded").stdout
         finally:
             b.kill()

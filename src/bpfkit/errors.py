@@ -27,6 +27,10 @@ class BTFError(ParseError):
     """Malformed BTF or BTF.ext data, or a BTF query that cannot be answered."""
 
 
+class DwarfError(ParseError):
+    """Malformed or unsupported DWARF debug information (``.debug_*`` sections)."""
+
+
 class SpecError(BpfkitError):
     """An object file that parses but cannot describe a valid collection."""
 

@@ -438,6 +438,22 @@ class Map(FDObject):
             if raw is not None:
                 yield self.key_codec.decode(k), self._dec_value(raw)
 
+    def items_raw(self) -> Iterator[tuple[bytes, bytes | list[bytes]]]:
+        """All (key bytes, value bytes) pairs undecoded; per-CPU maps give one value per
+        possible CPU.  For byte-level consumers (ebpf_exporter-style label slicing)."""
+        s, n = self._stride, self.value_size
+        if self._can_batch():
+            pairs: Iterable[tuple[bytes, bytes]] = self._batch_items()
+        else:
+            pairs = ((k, raw) for k in self._raw_keys()
+                     if (raw := self._lookup_raw(k)) is not None)
+        for k, v in pairs:
+            k = bytes(k)
+            if self.percpu:
+                yield k, [bytes(v[i * s:i * s + n]) for i in range(self.ncpus)]
+            else:
+                yield k, bytes(v[:n])
+
     def values(self) -> Iterator[Any]:
         for _, v in self.items():
             yield v

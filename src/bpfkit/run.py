@@ -50,16 +50,35 @@ def _status(msg: str, quiet: bool) -> None:
 
 
 def _jsonable(v: Any) -> Any:
-    from .tools.base import plain
-    return plain(v)
+    """JSON data for a decoded value: enums by name, records as objects, raw bytes as hex."""
+    from .btf.codec import EnumInt
+    if isinstance(v, EnumInt):
+        return v.name if v.name is not None else int(v)
+    if hasattr(v, "_asdict"):
+        return {k: _jsonable(x) for k, x in v._asdict(recursive=False).items()}
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v).hex()
+    if isinstance(v, bool) or not isinstance(v, int):
+        return v
+    return int(v)
 
 
 def _fmt_value(v: Any) -> str:
-    if isinstance(v, bytes):
-        return v.hex()
+    """One line of text for a decoded value: enums by name, records as {field: value}."""
+    from .btf.codec import EnumInt
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v).hex()
+    if isinstance(v, EnumInt):
+        return v.name if v.name is not None else str(int(v))
     if hasattr(v, "_asdict"):
-        return "{" + ", ".join(f"{k}: {_fmt_value(x)}" for k, x in v._asdict().items()) + "}"
-    if isinstance(v, list):
+        v = v._asdict(recursive=False)
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_fmt_value(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple)):
         if len(v) > 16:
             return f"[{', '.join(_fmt_value(x) for x in v[:16])}, ...]"
         return "[" + ", ".join(_fmt_value(x) for x in v) + "]"
@@ -68,19 +87,33 @@ def _fmt_value(v: Any) -> str:
     return str(v)
 
 
-def _record_for(coll: Any, map_name: str) -> Any:
-    """The BTF type a ring buffer's records have: ``struct event`` or the map name's singular."""
-    btf = getattr(coll.spec, "btf", None)
-    if btf is None:
-        return None
-    from . import btf as b
-    for cand in (map_name.rstrip("s"), map_name, "event", f"{map_name}_event", "data_t"):
-        try:
-            if btf.types_by_name(cand, b.BTF_KIND_STRUCT):
-                return cand
-        except Exception:  # noqa: BLE001
-            continue
-    return None
+def _warn(msg: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"warning: {msg}", file=sys.stderr, flush=True)
+
+
+def record_decoders(spec: Any, maps: dict[str, bool], record: Sequence[str] | str | None,
+                    quiet: bool = False) -> dict[str, Any]:
+    """A decoder per ring (False) / perf (True) buffer map: its inferred or chosen record
+    type, or None (hex) after one warning that says how to choose."""
+    from .records import choose_records, parse_record_options, safe_decoder
+    values = [record] if isinstance(record, str) else list(record or ())
+    pairs, bare = parse_record_options(values)
+    unknown = sorted(set(pairs) - set(maps))
+    if unknown:
+        raise BpfkitError(f"--record names {', '.join(map(repr, unknown))}, which "
+                          f"{'is' if len(unknown) == 1 else 'are'} not a ring or perf buffer "
+                          f"map of this object (those are: {', '.join(sorted(maps)) or 'none'})")
+    out: dict[str, Any] = {}
+    for name, ch in choose_records(spec, list(maps), pairs, bare).items():
+        if ch.chosen:
+            out[name] = safe_decoder(ch, perf=maps[name],
+                                     warn=lambda m, q=quiet: _warn(m, q))  # type: ignore[misc]
+        else:
+            out[name] = None
+            if ch.warning:
+                _warn(ch.warning, quiet)
+    return out
 
 
 def _uses_printk(coll: Any) -> bool:
@@ -148,7 +181,8 @@ def print_maps(coll: Any, as_json: bool, out: Any = sys.stdout) -> None:
 
 
 def run(source: str, *, consts: Sequence[str] = (), duration: float = 0.0,
-        pid: int | None = None, as_json: bool = False, record: str | None = None,
+        pid: int | None = None, as_json: bool = False,
+        record: Sequence[str] | str | None = None,
         command: Sequence[str] = (), attach_kw: dict[str, Any] | None = None,
         quiet: bool = False) -> int:
     from .manager import Manager, Probe
@@ -209,22 +243,24 @@ def run(source: str, *, consts: Sequence[str] = (), duration: float = 0.0,
                 _status(f"attached in {(time.monotonic() - t0) * 1e3:.0f} ms; "
                         + (f"running for {duration:g} s" if duration else "Ctrl-C to stop"),
                         quiet)
-            return _stream(m, as_json, duration, record, command, stop)
+            return _stream(m, as_json, duration, record, command, stop, quiet)
     except KeyboardInterrupt:
         return 0
 
 
-def _stream(m: Any, as_json: bool, duration: float, record: str | None,
-            command: Sequence[str], stop: dict[str, bool]) -> int:
+def _stream(m: Any, as_json: bool, duration: float, record: Sequence[str] | str | None,
+            command: Sequence[str], stop: dict[str, bool], quiet: bool = False) -> int:
     coll = m.collection
     readers: list[tuple[str, Any]] = []
+    outputs = {name: mp.type == MapType.PERF_EVENT_ARRAY for name, mp in coll.maps.items()
+               if mp.type in (MapType.RINGBUF, MapType.PERF_EVENT_ARRAY)}
+    decoders = record_decoders(coll.spec, outputs, record, quiet)
     for name, mp in coll.maps.items():
         if mp.type == MapType.RINGBUF:
-            rec = record or _record_for(coll, name)
-            readers.append((name, m.ring_buffer(name, record=rec)))
+            readers.append((name, m.ring_buffer(name, record=decoders[name])))
         elif mp.type == MapType.PERF_EVENT_ARRAY:
             from .readers import PerfBuffer
-            pb = PerfBuffer(mp, record=record or _record_for(coll, name))
+            pb = PerfBuffer(mp, record=decoders[name])
             m._readers.append(pb)
             readers.append((name, pb))
     pipe = None

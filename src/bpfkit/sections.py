@@ -17,6 +17,8 @@ The first matching entry wins, which is why ``sk_reuseport/migrate`` precedes
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntFlag
 
@@ -237,9 +239,25 @@ SECTION_DEFS: tuple[SectionDef, ...] = (
 )
 
 
+_CUSTOM: list[SectionDef] = []
+
+
+@contextlib.contextmanager
+def registered_sections(defs: Sequence[SectionDef]) -> Iterator[None]:
+    """Extra section conventions, checked before the table while the block runs: libbpf's
+    ``libbpf_register_prog_handler`` (ebpf_exporter registers ``xdp/<ifname>`` and
+    ``perf_event/<attrs>`` this way)."""
+    _CUSTOM[:0] = list(defs)
+    try:
+        yield
+    finally:
+        for d in defs:
+            _CUSTOM.remove(d)
+
+
 def find_section_def(name: str) -> SectionDef | None:
-    """The first table entry matching ``name`` (libbpf's order), or None."""
-    for d in SECTION_DEFS:
+    """The first custom or table entry matching ``name`` (libbpf's order), or None."""
+    for d in (*_CUSTOM, *SECTION_DEFS):
         if d.matches(name):
             return d
     return None

@@ -57,6 +57,7 @@ from .types import (
 )
 
 __all__ = ["BTFCodec", "CodecError", "EnumInt", "Record", "clear_cache", "decoder_for",
+           "find_type",
            "encoder_for", "record_class", "spec_cache"]
 
 Decoder = Callable[[Any], Any]
@@ -845,6 +846,12 @@ def _type_id(spec: Spec, type_id: int | str) -> int:
         if isinstance(t, kinds):
             return t.id
     raise BTFError(f"no BTF type named {type_id!r} with a data layout")
+
+
+def find_type(spec: Spec, name: int | str) -> int:
+    """The id of the type ``name`` names (``"event"``, ``"struct event"``, ``"union u"``),
+    by the rules ``decoder_for`` uses; BTFError if there is none with a data layout."""
+    return _type_id(spec, name)
 
 
 def decoder_for(spec: Spec, type_id: int | str) -> Decoder:

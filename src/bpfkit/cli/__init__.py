@@ -169,7 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--duration", type=float, default=0.0, help="seconds to run (default: "
                     "until Ctrl-C or the command exits)")
     rn.add_argument("-p", "--pid", type=int, help="sets the object's targ_pid constant")
-    rn.add_argument("--record", help="BTF type of ring/perf buffer records (default: inferred)")
+    rn.add_argument("--record", action="append", metavar="MAP=TYPE",
+                    help="record type of a ring/perf buffer map (repeatable); a bare TYPE "
+                    "applies to the maps whose records fit it (default: inferred from the "
+                    "sizes the programs write, matched against BTF, else DWARF)")
     rn.add_argument("-i", "--ifname", help="interface for xdp/tc programs")
     rn.epilog = "Give a command after -- to run it while attached; bpfkit stops when it exits."
     rn.set_defaults(command=[])
@@ -214,6 +217,7 @@ def _load_extensions() -> None:
     the core CLI never imports the exporter otherwise."""
     import importlib
     importlib.import_module("bpfkit.export.cli")
+    importlib.import_module("bpfkit.trace.cli")
 
 
 def _tool_parser(name: str) -> tuple[argparse.ArgumentParser, Any]:

@@ -52,6 +52,8 @@ def cmd_export(a: argparse.Namespace) -> int:
     from .server import MetricsServer, builtin_renderer, client_renderer, drop_privileges
     from .textformat import render
 
+    if a.config_dir or a.config_names:
+        return _cmd_ebpf_exporter(a)
     if a.list:
         for n in builtin_configs():
             print(n)
@@ -106,6 +108,57 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ebpf_exporter(a: argparse.Namespace) -> int:
+    """ebpf_exporter's command line: --config.dir + --config.names, its yaml format."""
+    from .ebpf_exporter import EbpfExporter, load_configs, render_go
+    from .server import MetricsServer, drop_privileges
+
+    if not (a.config_dir and a.config_names):
+        print("bpfkit export: --config.dir and --config.names go together (ebpf_exporter's "
+              "format: DIR/NAME.yaml beside DIR/NAME.bpf.o)", file=sys.stderr)
+        return cli.EXIT_USAGE
+    if a.config:
+        print("bpfkit export: give either bpfkit configs or --config.dir/--config.names, "
+              "not both", file=sys.stderr)
+        return cli.EXIT_USAGE
+    configs = load_configs(a.config_dir, a.config_names)
+    if a.check:
+        for c in configs:
+            print(f"{c.source}: ok ({len(c.metrics())} metrics)")
+        return 0
+    exporter = EbpfExporter(configs, strict=a.config_strict, constants=dict(a.const or []))
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise SystemExit(0)
+
+    prev = signal.signal(signal.SIGTERM, on_term)
+    server = None
+    try:
+        exporter.start()
+        if a.once:
+            sys.stdout.write(render_go(exporter.collect()))
+            return 0
+        listen = a.web_listen_address or a.listen
+        if listen.startswith(":"):
+            listen = "0.0.0.0" + listen
+        server = MetricsServer(exporter.collect, listen,
+                               renderer=lambda fams: (render_go(fams).encode(),
+                                                      "text/plain; version=0.0.4; "
+                                                      "charset=utf-8"))
+        if a.user:
+            drop_privileges(a.user)
+        print(f"bpfkit export: serving {server.url}", file=sys.stderr, flush=True)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server is not None:
+            server.httpd.server_close()
+        exporter.close()
+        signal.signal(signal.SIGTERM, prev)
+    return 0
+
+
 def _register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     if "export" in sub.choices:
         return
@@ -129,6 +182,16 @@ def _register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     ex.add_argument("--backend", choices=("auto", "builtin", "prometheus_client"),
                     default="auto", help="text format writer (auto: prometheus_client when "
                     "installed)")
+    ee = ex.add_argument_group("ebpf_exporter compatibility (its config format and flags)")
+    ee.add_argument("--config.dir", dest="config_dir", metavar="DIR",
+                    help="directory of NAME.yaml + NAME.bpf.o pairs in ebpf_exporter's format")
+    ee.add_argument("--config.names", dest="config_names", metavar="A,B",
+                    help="comma-separated config names to load from --config.dir")
+    ee.add_argument("--config.strict", dest="config_strict", action="store_true",
+                    help="fail when a program does not attach (default: log it and export "
+                         "ebpf_exporter_ebpf_program_attached 0)")
+    ee.add_argument("--web.listen-address", dest="web_listen_address", metavar="[HOST]:PORT",
+                    help="ebpf_exporter's spelling of --listen (e.g. :9435)")
     ex.add_argument("--pyyaml", action="store_true", help="parse configs with PyYAML when "
                     "installed (default: bpfkit's own YAML subset parser)")
 

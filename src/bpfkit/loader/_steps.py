@@ -29,7 +29,7 @@ from ..errors import (
     NotFound,
     VerifierError,
 )
-from ..features import has_bpf_cookie, has_syscall_wrapper
+from ..features import has_bpf_cookie, has_kprobes, has_syscall_wrapper
 from ..features.btf import probe_btf_features
 from ..host.kallsyms import kallsyms_lookup
 from ..host.kconfig import kernel_config
@@ -166,6 +166,7 @@ class _Loader:
     def run(self) -> None:
         self.load_btf()
         self.fill_kconfig()
+        self.check_ksyms()
         self.prepare_struct_ops()
         self.create_maps()
         self.load_programs()
@@ -255,7 +256,10 @@ class _Loader:
             elif ext.name == "LINUX_HAS_BPF_COOKIE":
                 raw = "y" if has_bpf_cookie().supported else "n"
             elif ext.name == "LINUX_HAS_SYSCALL_WRAPPER":
-                raw = "y" if has_syscall_wrapper().supported else "n"
+                # libbpf answers by creating a kprobe on __<arch>_sys_bpf: without
+                # kprobes that fails, so BPF_KSYSCALL code takes the no-wrapper branch
+                raw = ("y" if has_syscall_wrapper().supported and has_kprobes().supported
+                       else "n")
             elif ext.name.startswith("CONFIG_"):
                 if cfg is None:
                     cfg = kernel_config()
@@ -267,9 +271,10 @@ class _Loader:
             if raw is None:
                 if ext.weak:
                     continue  # stays 0
-                raise LoadError(f"extern {ext.name!r} (__kconfig): no value in this kernel's "
-                                "config (/proc/config.gz, /boot/config-*); declare it __weak "
-                                "to default to 0")
+                raise NotFound("extern resolution", errno.ESRCH, obj=f"extern {ext.name!r}",
+                               detail="this __kconfig value is not in the kernel's config "
+                                      "(/proc/config.gz, /boot/config-*)",
+                               hint="declare it __weak to default to 0")
             try:
                 b = kconfig_value(raw, ext.size, kind)
             except BpfkitError as e:
@@ -292,6 +297,33 @@ class _Loader:
         if isinstance(t, bt.Array):
             return "str"
         raise LoadError(f"extern {ext.name!r} (__kconfig): unsupported type {btf.type_name(t.id)}")
+
+    # -- ksyms
+    def check_ksyms(self) -> None:
+        """Every ``__ksym`` must exist before anything is created, as libbpf's
+        ``bpf_object__resolve_externs``: typed ones and kfuncs in kernel BTF (else EINVAL),
+        then untyped ones in /proc/kallsyms (else ESRCH); ``__weak`` ones may be missing."""
+        untyped = []
+        for ext in self.spec.externs.values():
+            if ext.weak or ext.kind not in ("ksym", "kfunc"):
+                continue
+            if ext.kind == "kfunc" or ext.typed:
+                kind = bt.Func if ext.kind == "kfunc" else bt.Var
+                if self.kernel_id(ext.name, kind) is None:
+                    what = "kernel function" if ext.kind == "kfunc" else "kernel variable"
+                    raise NotFound("extern resolution", errno.EINVAL,
+                                   obj=f"extern {ext.name!r} (__ksym)",
+                                   detail=f"no {what} {ext.name!r} in the kernel's BTF",
+                                   hint="declare it __weak and guard its use with "
+                                        "bpf_ksym_exists()")
+            else:
+                untyped.append(ext.name)
+        missing = [n for n in untyped if kallsyms_lookup(n) is None]
+        if missing:
+            raise NotFound("extern resolution", errno.ESRCH,
+                           obj=f"extern {missing[0]!r} (__ksym)",
+                           detail=f"{', '.join(map(repr, missing))} not in /proc/kallsyms",
+                           hint="declare it __weak and guard its use with bpf_ksym_exists()")
 
     # -- maps
     def create_maps(self) -> None:
@@ -372,6 +404,7 @@ class _Loader:
         btf = self.spec.btf
         mp.btf = btf  # type: ignore[attr-defined]
         mp.spec = m  # type: ignore[attr-defined]
+        mp.object_spec = self.spec  # type: ignore[attr-defined]  # DWARF types for records
         if btf is None or m.is_data or m.struct_ops is not None:
             return
         try:
@@ -607,10 +640,14 @@ class _Loader:
                 tid = self.kernel_id(ref, kind_want)
                 if tid is not None and ext.kind != "kfunc" and kallsyms_lookup(ref) is None:
                     if not ext.weak:
-                        raise LoadError(
-                            f"{where}: kernel variable {ref!r} is in kernel BTF but has no "
-                            "address in /proc/kallsyms (this kernel lacks CONFIG_KALLSYMS_ALL, "
-                            "so typed __ksym variables cannot be resolved)")
+                        # what the kernel answers (ENOENT, "ldimm64 failed to find the
+                        # address for kernel symbol"), said before it has to
+                        raise NotFound(
+                            "BPF_PROG_LOAD", errno.ENOENT, obj=where, hint="",
+                            detail=f"kernel variable {ref!r} is in kernel BTF but has no "
+                                   "address in /proc/kallsyms (this kernel lacks "
+                                   "CONFIG_KALLSYMS_ALL, so typed __ksym variables cannot "
+                                   "be resolved)")
                     tid = None
                 if tid is None:
                     if not ext.weak:

@@ -15,31 +15,33 @@ Callback = Callable[[Any], Any]
 
 
 def _resolve_record(map_: Any, name: str) -> Callable[[bytes], Any]:
-    """Decoder for the BTF type ``name`` of the collection ``map_`` came from.
+    """Decoder for the type ``name`` of the collection ``map_`` came from.
 
-    Uses the loader's per-map BTF (``map.btf`` or ``map.spec.btf``) and the BTF value
-    codec (``bpfkit.btf.codec.decoder_for``); raises a clear error when either is absent.
+    Looks in the loader's per-map BTF (``map.btf`` or ``map.spec.btf``), then in the
+    object's DWARF (types ``.BTF`` leaves out, such as a ``struct event`` used only as a
+    local), and compiles it with the BTF value codec.
     """
+    from ..btf.codec import decoder_for
+    from ..errors import ParseError
+    mname = getattr(map_, "name", "?")
     spec = getattr(map_, "btf", None)
     if spec is None:
         spec = getattr(getattr(map_, "spec", None), "btf", None)
-    if spec is None:
-        raise BpfkitError(
-            f"record={name!r} names a BTF type, but map {getattr(map_, 'name', '?')!r} carries "
-            "no BTF: load it with bpfkit.load() from an object compiled with -g, or pass a "
-            "ctypes type or a callable")
-    try:
-        from ..btf.codec import decoder_for  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        raise BpfkitError("record= by BTF type name needs bpfkit.btf.codec, which this "
-                          "installation lacks: pass a ctypes type or a callable") from None
-    from ..errors import BTFError
-    try:
-        dec = decoder_for(spec, name)  # accepts "event", "struct event", "union u"...
-    except BTFError as e:
-        raise BpfkitError(f"record type {name!r} is not usable from the BTF of map "
-                          f"{getattr(map_, 'name', '?')!r}: {e}") from None
-    return dec  # type: ignore[no-any-return]
+    why = "the map carries no BTF"
+    if spec is not None:
+        try:
+            return decoder_for(spec, name)  # type: ignore[no-any-return]
+        except ParseError as e:
+            why = str(e)
+    obj = getattr(map_, "object_spec", None)
+    if obj is not None:
+        try:
+            return decoder_for(obj.dwarf().to_btf(), name)  # type: ignore[no-any-return]
+        except ParseError as e:
+            why += f"; DWARF: {e}"
+    raise BpfkitError(
+        f"record type {name!r} is not usable for map {mname!r}: {why}. Load the map with "
+        "bpfkit.load() from an object compiled with -g, or pass a ctypes type or a callable")
 
 
 class RecordDecoder:

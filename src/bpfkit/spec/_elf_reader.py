@@ -31,6 +31,7 @@ from .. import asm
 from .._consts import BPF_F_LINK, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapType, ProgramType
 from ..btf import BTFExt, CoreRelo, FuncInfo, LineInfo, Spec, parse_btf_ext
 from ..btf import types as bt
+from ..dwarf import DebugInfo
 from ..elf import (
     SHF_ALLOC,
     SHF_EXECINSTR,
@@ -45,7 +46,7 @@ from ..elf import (
     ElfFile,
     Symbol,
 )
-from ..errors import BpfkitError, ParseError, SpecError
+from ..errors import BpfkitError, DwarfError, ParseError, SpecError
 from ..linker import _clone, _fix_calls
 from ..sections import SectionInfo, parse_section
 from .model import (
@@ -763,6 +764,18 @@ class CollectionSpec:
     _sym_offsets: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict,
                                                                 repr=False)
     _static_funcs: set[str] = field(default_factory=set, repr=False)
+    _object: bytes | None = field(default=None, repr=False, compare=False)
+    _dwarf: Any = field(default=None, repr=False, compare=False)
+
+    def dwarf(self) -> DebugInfo:
+        """The object's DWARF (parsed on first use): the types ``.BTF`` leaves out, such as
+        a ``struct event`` used only as a local.  Raises DwarfError when the object has
+        none (built without ``-g``, or stripped)."""
+        if self._dwarf is None:
+            if self._object is None:
+                raise DwarfError(f"{self.name}: no object bytes kept to read DWARF from")
+            self._dwarf = DebugInfo.from_elf(ElfFile(self._object, name=self.name))
+        return self._dwarf  # type: ignore[no-any-return]
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> CollectionSpec:
@@ -779,7 +792,10 @@ class CollectionSpec:
                    ) -> CollectionSpec:
         """Parse an object; every failure is a SpecError/ElfError/BTFError."""
         try:
-            return _Parser(bytes(data), name).parse()
+            raw = bytes(data)
+            spec = _Parser(raw, name).parse()
+            spec._object = raw
+            return spec
         except (BpfkitError, ParseError):
             raise
         except (IndexError, KeyError, ValueError, struct.error, TypeError, AttributeError,
@@ -796,6 +812,8 @@ class CollectionSpec:
             memo[id(self.btf)] = self.btf
         if self.btf_ext is not None:
             memo[id(self.btf_ext)] = self.btf_ext
+        if self._dwarf is not None:
+            memo[id(self._dwarf)] = self._dwarf
         return copy.deepcopy(self, memo)
 
     @property

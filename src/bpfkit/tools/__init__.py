@@ -27,6 +27,11 @@ TOOL_MODULES: dict[str, tuple[str, str]] = {
     "profile": ("profile", "on-CPU sampling profiler with stacks, folded output, flame graph"),
     "progtrace": ("progtrace", "how often and how long other BPF programs run"),
     "hookcost": ("hookcost", "what each kind of hook costs per event on this kernel"),
+    "killsnoop": ("killsnoop", "trace signals sent with kill(): sender, signal, target, result"),
+    "statsnoop": ("statsnoop", "trace stat() calls: process, path, result"),
+    "syncsnoop": ("syncsnoop", "trace sync(), fsync() and other flushes to storage"),
+    "capable": ("capable", "trace security capability checks: capability, process, verdict"),
+    "exitsnoop": ("exitsnoop", "trace process exits: age, exit code or terminating signal"),
 }
 
 

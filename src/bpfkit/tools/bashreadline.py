@@ -11,15 +11,19 @@ import time
 from typing import Any
 
 from ..manager import Probe
-from ._hooks import HookTool
-from .base import plain
+from .base import Tool, plain
 
 
-class BashReadline(HookTool):
+class BashReadline(Tool):
     name = "bashreadline"
     help = "print commands typed in bash (uretprobe on readline)"
     events_map = "events"
     record = "event"
+    bcc = "bashreadline"
+    options = ("pid", "uid", "cgroup", "name", "print_uid", "duration")
+    filters = {"pid": "tool", "uid": "targ_uid", "cgroup": "targ_cgid", "name": "targ_comm"}
+    differs = ("--binary replaces BCC's -s SHARED (a libreadline.so or another bash); the TIME "
+               "column is always there, as in BCC.")
 
     def add_args(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("--binary", help="the bash (or libreadline) to probe "
@@ -38,12 +42,10 @@ class BashReadline(HookTool):
         return [Probe("uretprobe_readline", **kw)]
 
     def header(self, args: argparse.Namespace) -> str:
-        # the time column is always there (as in BCC); -T would only repeat it
-        return f"{'PID':>7} COMMAND" if args.timestamp else f"{'TIME':<8} {'PID':>7} COMMAND"
+        return f"{'TIME':<8} {'PID':>7} COMMAND"
 
     def format(self, rec: Any, args: argparse.Namespace) -> str:
-        line = f"{rec.pid:>7} {plain(rec.line)}"
-        return line if args.timestamp else f"{time.strftime('%H:%M:%S')} {line}"
+        return f"{time.strftime('%H:%M:%S')} {rec.pid:>7} {plain(rec.line)}"
 
     def to_json(self, rec: Any, args: argparse.Namespace) -> Any:
         return {"pid": rec.pid, "uid": rec.uid, "comm": plain(rec.comm),

@@ -1,4 +1,9 @@
-"""execsnoop: trace every exec() with pid, ppid, uid, return code and argv."""
+"""execsnoop: trace every exec() with pid, ppid, uid, return code and argv.
+
+Flags as BCC's execsnoop: ``-x`` includes failed execs (hidden by default), ``-T`` a TIME
+column, ``-t`` a TIME(s) column, ``-U`` a UID column, ``-u UID``, ``-n NAME``; ``-c PATH``
+is libbpf-tools' cgroup filter.  Every filter runs in the BPF code.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +19,22 @@ class ExecSnoop(Tool):
     help = "trace exec() calls: pid, ppid, uid, return code, argv"
     events_map = "events"
     record = "event"
+    bcc = "execsnoop"
+    options = ("pid", "uid", "cgroup", "name", "failed", "time", "timestamp", "print_uid",
+               "duration")
+    flags = {"timestamp": ("-t", "--timestamp")}
+    filters = {"pid": "targ_pid", "uid": "targ_uid", "cgroup": "targ_cgid",
+               "name": "targ_comm"}
+    failed_help = "include failed exec()s"
+    differs = ("-n NAME matches the whole process name (the new program's comm) in the "
+               "kernel, not a regular expression; -p PID is ours (the calling process); "
+               "-q, -l and --max-args are not implemented.")
 
     def probes(self, args: argparse.Namespace) -> list[Probe]:
         return [Probe("tp_enter_execve"), Probe("tp_exit_execve")]
 
-    def add_args(self, p: argparse.ArgumentParser) -> None:
-        p.add_argument("-x", "--fails", action="store_true", help="only failed execs")
+    def constants(self, args: argparse.Namespace) -> dict[str, Any]:
+        return {"targ_failed": True} if args.failed else {}
 
     def _argv(self, rec: Any) -> list[str]:
         a = rec.args
@@ -30,16 +45,11 @@ class ExecSnoop(Tool):
             out.append(chunk.split(b"\0", 1)[0].decode(errors="replace"))
         return out
 
-    def keep(self, rec: Any, args: argparse.Namespace) -> bool:
-        if args.fails and rec.retval == 0:
-            return False
-        return super().keep(rec, args)
-
     def header(self, args: argparse.Namespace) -> str:
-        return f"{'PCOMM':<16} {'PID':>7} {'PPID':>7} {'UID':>6} {'RET':>4} ARGS"
+        return f"{'PCOMM':<16} {'PID':>7} {'PPID':>7} {'RET':>4} ARGS"
 
     def format(self, rec: Any, args: argparse.Namespace) -> str:
-        return (f"{plain(rec.comm):<16} {rec.pid:>7} {rec.ppid:>7} {rec.uid:>6} "
+        return (f"{plain(rec.comm):<16} {rec.pid:>7} {rec.ppid:>7} "
                 f"{rec.retval:>4} {' '.join(self._argv(rec))}")
 
     def to_json(self, rec: Any, args: argparse.Namespace) -> Any:

@@ -96,6 +96,8 @@ def time_loop(iterations: int, rounds: int) -> float:
 class HookCost(Tool):
     name = "hookcost"
     help = "what each kind of hook costs per event on this kernel"
+    options = ()
+    differs = "BCC has no hookcost (a bpfkit benchmark of hook families)."
 
     def add_args(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("-n", "--iterations", type=int, default=50_000,
@@ -226,10 +228,10 @@ class HookCost(Tool):
             os.sched_setaffinity(0, old_cpus)
         base = [h.base_ns for h in hooks if h.ns is not None]
         baseline = min(base) if base else time_loop(args.iterations, args.rounds)
-        self.print_table(baseline, hooks, args)
+        self.print_results(baseline, hooks, args)
         return 0
 
-    def print_table(self, baseline: float, hooks: list[Hook], args: argparse.Namespace) -> None:
+    def print_results(self, baseline: float, hooks: list[Hook], args: argparse.Namespace) -> None:
         rows: list[dict[str, Any]] = []
         for h in hooks:
             ok = h.ns is not None

@@ -12,33 +12,30 @@ import errno
 from typing import Any
 
 from ..manager import Probe
-from ._hooks import HookTool, add_hook_arg, chain, companions
-from .base import plain
+from .base import SNOOP_OPTIONS, Tool, companions, plain
 from .opensnoop import HOOK_NAMES
 
 
-class MkdirSnoop(HookTool):
+class MkdirSnoop(Tool):
     name = "mkdirsnoop"
     help = "trace directory creation with the return value"
     events_map = "events"
     record = "event"
-
-    def add_args(self, p: argparse.ArgumentParser) -> None:
-        p.add_argument("-x", "--failed", action="store_true", help="only failed mkdirs")
-        add_hook_arg(p, ["fentry", "kprobe", "tracepoint"])
+    options = (*SNOOP_OPTIONS, "failed")
+    filters = {"pid": "targ_pid", "tid": "targ_tid", "uid": "targ_uid", "cgroup": "targ_cgid",
+               "name": "targ_comm"}
+    failed_help = "only failed mkdirs (as opensnoop's -x)"
+    hook_families = ("fentry", "kprobe", "tracepoint")
+    differs = "BCC has no mkdirsnoop; flags follow opensnoop's, but -T is a HH:MM:SS column."
 
     def probes(self, args: argparse.Namespace) -> list[Probe]:
-        enter, enter_fb = chain(["fentry_mkdir", "kprobe_mkdir", "tp_enter_mkdirat"],
-                                args.hook)
-        exit_, exit_fb = chain(["fexit_mkdir", "kretprobe_mkdir", "tp_exit_mkdirat"],
-                               args.hook)
-        return [Probe(enter, fallbacks=enter_fb), Probe(exit_, fallbacks=exit_fb),
-                *companions(enter, ["tp_enter_mkdir"]), *companions(exit_, ["tp_exit_mkdir"])]
+        enter = self.hook_probe(args, ["fentry_mkdir", "kprobe_mkdir", "tp_enter_mkdirat"])
+        exit_ = self.hook_probe(args, ["fexit_mkdir", "kretprobe_mkdir", "tp_exit_mkdirat"])
+        return [enter, exit_, *companions(enter.program, ["tp_enter_mkdir"]),
+                *companions(exit_.program, ["tp_exit_mkdir"])]
 
     def keep(self, rec: Any, args: argparse.Namespace) -> bool:
-        if args.failed and rec.ret == 0:
-            return False
-        return super().keep(rec, args)
+        return not (args.failed and rec.ret == 0)
 
     def header(self, args: argparse.Namespace) -> str:
         return f"{'PID':>7} {'COMM':<16} {'MODE':>5} {'RET':>4} {'ERROR':<8} NAME"

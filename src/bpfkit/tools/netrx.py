@@ -8,37 +8,32 @@ Devices are counted by name (the same name in two network namespaces adds up).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-import time
 
 from ..manager import Manager, Probe
-from ._hooks import HookTool, add_hook_arg, chain, kernel_symbol
+from .base import INTERVAL_OPTIONS, Column, Tool, kernel_symbol
 
 
-class NetRx(HookTool):
+class NetRx(Tool):
     name = "netrx"
     help = "packets received per device: name, count, bytes"
     interval_tool = True
+    options = INTERVAL_OPTIONS
+    filters: dict[str, str] = {}   # packets arrive in softirq context, not in a process
+    hook_families = ("kprobe", "tp_btf", "tracepoint")
+    differs = "BCC has no netrx (bpftrace's netif_receive_skb one-liners are the model)."
 
     def add_args(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("-i", "--interface", action="append",
                        help="only this device (repeatable)")
         p.add_argument("--cumulative", action="store_true",
                        help="do not clear the counts after each interval")
-        add_hook_arg(p, ["kprobe", "tp_btf", "tracepoint"])
 
     def probes(self, args: argparse.Namespace) -> list[Probe]:
-        prog, fb = chain(["kprobe_netif_rx", "tp_btf_netif_rx", "tp_netif_rx"], args.hook)
         # a static function: some kernels only have a clone (.constprop.0)
         sym = kernel_symbol("__netif_receive_skb_core")
         opts = {"func": sym} if sym != "__netif_receive_skb_core" else {}
-        return [Probe(prog, fallbacks=fb, options=opts)]
-
-    def started(self, m: Manager, args: argparse.Namespace) -> None:
-        if args.pid or args.comm or args.cgroup:
-            print("# netrx: packets are received in softirq context, not by a process: "
-                  "-p/-c/--cgroup do not apply", file=sys.stderr)
+        return [self.hook_probe(args, ["kprobe_netif_rx", "tp_btf_netif_rx", "tp_netif_rx"],
+                                options=opts)]
 
     def report(self, m: Manager, args: argparse.Namespace, final: bool) -> None:
         rx = m.map("rx")
@@ -50,17 +45,13 @@ class NetRx(HookTool):
             rows = [r for r in rows if r[0] in args.interface]
         rows.sort(key=lambda r: (-r[1], r[0]))
         secs = args.interval or 1.0
-        if args.json:
-            now = time.time()
-            for name, pk, by in rows:
-                print(json.dumps({"time": now, "device": name, "packets": pk, "bytes": by}),
-                      flush=True)
-            return
-        print(f"[{time.strftime('%H:%M:%S')}]")
-        print(f"{'DEVICE':<16} {'PACKETS':>10} {'BYTES':>12} {'PKT/s':>9} {'KB/s':>9}")
-        for name, pk, by in rows:
-            print(f"{name:<16} {pk:>10} {by:>12} {pk / secs:>9.1f} {by / secs / 1024:>9.1f}")
-        print(flush=True)
+        table = [{"device": name, "packets": pk, "bytes": by, "pkt_s": round(pk / secs, 1),
+                  "kb_s": round(by / secs / 1024, 1)} for name, pk, by in rows]
+        self.print_table(table, [Column("DEVICE", "<16", "device"),
+                                 Column("PACKETS", ">10", "packets"),
+                                 Column("BYTES", ">12", "bytes"),
+                                 Column("PKT/s", ">9.1f", "pkt_s"),
+                                 Column("KB/s", ">9.1f", "kb_s")], args)
 
 
 TOOL = NetRx()

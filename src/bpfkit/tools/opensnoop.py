@@ -2,6 +2,8 @@
 
 fentry/fexit on ``do_sys_openat2`` sees open, openat and openat2 at once; where the kernel
 refuses fentry, the sys_enter/sys_exit tracepoints of the three syscalls take over.
+Flags as BCC's opensnoop (``-x`` only failed opens, ``-n`` process name, ``-T`` TIME(s),
+``-U`` UID column, ``-e`` extended); every process filter runs in the BPF code.
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ import os
 from typing import Any
 
 from ..manager import Probe
-from ._hooks import HookTool, add_hook_arg, chain, companions
-from .base import plain
+from .base import SNOOP_OPTIONS, Tool, companions, plain
 
 HOOK_NAMES = {0: "tracepoint", 1: "raw_tp", 2: "tp_btf", 3: "kprobe", 4: "fentry", 5: "uprobe"}
 
@@ -41,33 +42,39 @@ def flag_names(flags: int) -> list[str]:
     return out
 
 
-class OpenSnoop(HookTool):
+class OpenSnoop(Tool):
     name = "opensnoop"
     help = "trace open() calls: process, flags, file, errors"
     events_map = "events"
     record = "event"
+    bcc = "opensnoop"
+    options = (*SNOOP_OPTIONS, "failed")
+    flags = {"timestamp": ("-T", "--timestamp"), "time": ("--time",)}
+    filters = {"pid": "targ_pid", "tid": "targ_tid", "uid": "targ_uid", "cgroup": "targ_cgid",
+               "name": "targ_comm"}
+    failed_help = "only failed opens (as BCC's opensnoop)"
+    hook_families = ("fentry", "tracepoint")
+    differs = ("-n NAME matches the whole process name in the kernel (BCC: a substring); "
+               "--fname filters on the file name; -f, -F and -b are not implemented; "
+               "-c PATH is a cgroup v2 path (BCC: --cgroupmap).")
 
     def add_args(self, p: argparse.ArgumentParser) -> None:
-        p.add_argument("-x", "--failed", action="store_true", help="only failed opens")
-        p.add_argument("-n", "--name", help="only file names containing this string")
-        p.add_argument("-e", "--extended", action="store_true",
+        p.add_argument("--fname", metavar="SUBSTR", help="only file names containing SUBSTR")
+        p.add_argument("-e", "--extended-fields", dest="extended", action="store_true",
                        help="show flags symbolically and the mode")
-        add_hook_arg(p, ["fentry", "tracepoint"])
 
     def constants(self, args: argparse.Namespace) -> dict[str, Any]:
         return {"targ_failed": True} if args.failed else {}
 
     def probes(self, args: argparse.Namespace) -> list[Probe]:
-        enter, enter_fb = chain(["fentry_openat2", "tp_enter_openat"], args.hook)
-        exit_, exit_fb = chain(["fexit_openat2", "tp_exit_openat"], args.hook)
-        return [Probe(enter, fallbacks=enter_fb), Probe(exit_, fallbacks=exit_fb),
-                *companions(enter, ["tp_enter_openat2", "tp_enter_open"]),
-                *companions(exit_, ["tp_exit_openat2", "tp_exit_open"])]
+        enter = self.hook_probe(args, ["fentry_openat2", "tp_enter_openat"])
+        exit_ = self.hook_probe(args, ["fexit_openat2", "tp_exit_openat"])
+        return [enter, exit_,
+                *companions(enter.program, ["tp_enter_openat2", "tp_enter_open"]),
+                *companions(exit_.program, ["tp_exit_openat2", "tp_exit_open"])]
 
     def keep(self, rec: Any, args: argparse.Namespace) -> bool:
-        if args.name and args.name not in plain(rec.fname):
-            return False
-        return super().keep(rec, args)
+        return not args.fname or args.fname in plain(rec.fname)
 
     def header(self, args: argparse.Namespace) -> str:
         return f"{'PID':>7} {'COMM':<16} {'FD':>4} {'ERR':>3} {'FLAGS':>8} PATH"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import socket
-import sys
 import time
 from datetime import datetime
 
@@ -30,6 +29,8 @@ class PktCount(Tool):
     name = "pktcount"
     help = "packets and bytes per direction and protocol on an interface"
     interval_tool = True
+    options = ("pid", "cgroup", "name", "time", "duration", "interval")
+    differs = "BCC has no pktcount (packets have no process at tc/XDP: -p/-c/-n are refused)."
 
     def add_args(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("-i", "--interface", action="append", default=[],
@@ -69,9 +70,6 @@ class PktCount(Tool):
         if not any(st.attached for st in m.report()):
             raise BpfkitError("pktcount: could not attach to any interface: " + "; ".join(
                 f"{st.uid}: {st.reason}" for st in m.report()))
-        if args.pid or args.comm or args.cgroup:
-            print("# pktcount: packets have no process here: -p/-c/--cgroup are ignored",
-                  file=sys.stderr)
 
     def report(self, m: Manager, args: argparse.Namespace, final: bool) -> None:
         pk = m.map("pkts")
@@ -87,7 +85,7 @@ class PktCount(Tool):
         if args.json:
             print(json.dumps({"time": time.time(), "counts": rows}), flush=True)
             return
-        stamp = datetime.now().strftime("%H:%M:%S") + " " if args.timestamp else ""
+        stamp = datetime.now().strftime("%H:%M:%S") + " " if args.time else ""
         print(f"{stamp}{'INTERFACE':<16} {'DIR':<7} {'PROTO':<14} {'PACKETS':>10} {'BYTES':>12}")
         for r in rows:
             print(f"{stamp}{r['interface']:<16} {r['direction']:<7} {r['proto']:<14} "

@@ -3,7 +3,10 @@
 A perf event fires ``-F`` times a second on every CPU (hardware cycles where the CPU
 exposes them, else the cpu-clock software event); the BPF program counts each
 (process, kernel stack, user stack).  At the end it prints the top functions, folded
-stacks for flame graph tools (``--folded``) or writes a flame graph (``--svg FILE``).
+stacks for flame graph tools (``-f``) or writes a flame graph (``--svg FILE``).
+
+Usage as BCC's profile: ``profile [-p PID | -L TID] [-U | -K] [-F FREQ] [-f] [duration]``;
+every filter (also ``-c`` cgroup, ``-u`` uid and ``-n`` comm) runs in the BPF code.
 """
 
 from __future__ import annotations
@@ -19,22 +22,30 @@ from ..attach import perf
 from ..errors import BpfkitError, ElfError
 from ..manager import Manager, OneOf, Probe
 from ..symbolize import ProcessSymbols, StackTraceMap, demangle, elf_symbols, ksym
-from .base import Tool, plain
+from .base import Tool, plain, positive_int
 
 
 class Profile(Tool):
     name = "profile"
     help = "on-CPU sampling profiler with stacks, folded output, flame graph"
+    bcc = "profile"
+    options = ("pid", "tid", "uid", "cgroup", "name", "duration_pos")
+    flags = {"tid": ("-L", "--tid")}
+    filters = {"pid": "targ_pid", "tid": "targ_tid", "uid": "targ_uid", "cgroup": "targ_cgid",
+               "name": "targ_comm"}
+    differs = ("-c PATH is a cgroup v2 path (BCC: -c is a sample period; --cgroupmap); "
+               "-n NAME and -u UID are ours; the default output is a top-functions table "
+               "(BCC: every stack), -f prints folded stacks as BCC's -f; -d, -a, -C and "
+               "--stack-storage-size are not implemented.")
 
     def add_args(self, p: argparse.ArgumentParser) -> None:
-        p.add_argument("-F", "--frequency", type=int, default=49,
+        p.add_argument("-F", "--frequency", type=positive_int, default=49,
                        help="samples per second per CPU (default 49)")
-        p.add_argument("-t", "--tid", type=int, default=0, help="only this thread id")
         p.add_argument("-U", "--user-stacks-only", action="store_true")
         p.add_argument("-K", "--kernel-stacks-only", action="store_true")
         p.add_argument("-I", "--include-idle", action="store_true",
                        help="keep samples of the idle task")
-        p.add_argument("--folded", action="store_true",
+        p.add_argument("-f", "--folded", action="store_true",
                        help="print folded stacks (comm;user...;kernel_[k] count)")
         p.add_argument("--svg", metavar="FILE", help="write a flame graph SVG to FILE")
         p.add_argument("--top", type=int, default=15, help="how many functions to list")
@@ -47,8 +58,6 @@ class Profile(Tool):
             c["user_only"] = True
         if args.kernel_stacks_only:
             c["kernel_only"] = True
-        if args.tid:
-            c["targ_tid"] = args.tid
         return c
 
     def probes(self, args: argparse.Namespace) -> list[OneOf]:
@@ -127,8 +136,6 @@ class Profile(Tool):
         usym = self._user_resolver({k.pid for k, _ in items if k.ustack >= 0})
         for k, count in items:
             comm = plain(k.comm)
-            if args.comm and comm != args.comm:
-                continue
             user = [usym(a, k.pid) for a in st.stack(k.ustack)]
             kern = [ksym(a, show_offset=False) for a in st.stack(k.kstack)]
             out.append({"pid": k.pid, "tid": k.tid, "comm": comm, "count": int(count),

@@ -103,6 +103,8 @@ class ProgTrace(Tool):
     name = "progtrace"
     help = "how often and how long other BPF programs run"
     interval_tool = True
+    options = ("time", "duration", "interval")
+    differs = "BCC has no progtrace (bpftool prog profile and bpftop are the models)."
 
     def add_args(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("-i", "--id", type=int, action="append", default=[],
@@ -215,7 +217,7 @@ class ProgTrace(Tool):
             print(json.dumps({"time": time.time(), "interval_s": round(dt, 3),
                               "programs": rows}), flush=True)
             return
-        stamp = datetime.now().strftime("%H:%M:%S") + " " if args.timestamp else ""
+        stamp = datetime.now().strftime("%H:%M:%S") + " " if args.time else ""
         print(f"{stamp}{'ID':>6} {'NAME':<16} {'TYPE':<14} {'RUNS':>9} {'RUNS/s':>10} "
               f"{'AVG ns':>9} {'CPU%':>7}  HOW")
         for r in rows:

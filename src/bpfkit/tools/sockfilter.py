@@ -53,7 +53,7 @@ def print_rows(rows: list[dict[str, Any]], args: argparse.Namespace, extra: str 
         print(json.dumps({"time": time.time(), **({"hook": extra} if extra else {}),
                           "protocols": rows}), flush=True)
         return
-    stamp = datetime.now().strftime("%H:%M:%S") + " " if args.timestamp else ""
+    stamp = datetime.now().strftime("%H:%M:%S") + " " if args.time else ""
     print(f"{stamp}{'PROTO':<14} {'DIR':<4} {'PACKETS':>10} {'BYTES':>12}")
     for r in rows:
         print(f"{stamp}{r['proto']:<14} {r['direction']:<4} {r['packets']:>10} {r['bytes']:>12}")
@@ -85,6 +85,8 @@ class SockFilter(Tool):
     name = "sockfilter"
     help = "count packets per protocol seen by a socket filter"
     interval_tool = True
+    options = ("pid", "cgroup", "name", "time", "duration", "interval")
+    differs = "BCC has no sockfilter (its examples/networking programs are the model)."
 
     def add_args(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("-i", "--interface", help="only packets of this interface "

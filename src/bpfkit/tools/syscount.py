@@ -18,8 +18,7 @@ from typing import Any
 
 from ..errors import BpfkitError
 from ..manager import Manager, MapOptions, Probe
-from ._hooks import CompanionManager, HookTool, add_hook_arg, chain
-from .base import object_path
+from .base import INTERVAL_OPTIONS, CompanionManager, Tool, object_path
 
 MAPS = ("counts", "comm_filter", "filter_cfg")
 PIN_PROG = "prog"
@@ -89,11 +88,13 @@ def unpin(pin_dir: str) -> list[str]:
     return removed
 
 
-class SysCount(HookTool):
+class SysCount(Tool):
     name = "syscount"
     help = "count syscalls per process, filterable by command at run time"
     interval_tool = True
-    comm_const = ""   # -c goes into the filter map, not a constant
+    options = INTERVAL_OPTIONS
+    filters = {"pid": "targ_pid", "cgroup": "targ_cgid", "name": "tool"}  # -n: a filter map
+    hook_families = ("raw_tp", "tracepoint")
 
     def add_args(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("--top", type=int, default=20, help="processes shown (default 20)")
@@ -105,18 +106,16 @@ class SysCount(HookTool):
                        help="read the counts of a syscount pinned under DIR (loads nothing)")
         p.add_argument("--unpin", action="store_true",
                        help="with --from-pin: remove the pins afterwards (detaches)")
-        add_hook_arg(p, ["raw_tp", "tracepoint"])
 
     def probes(self, args: argparse.Namespace) -> list[Probe]:
-        prog, fb = chain(["raw_tp_sys_enter", "tp_sys_enter"], args.hook)
-        return [Probe(prog, fallbacks=fb)]
+        return [self.hook_probe(args, ["raw_tp_sys_enter", "tp_sys_enter"])]
 
     def manager(self, args: argparse.Namespace) -> Manager:
         m = self._manager(args)
         try:
             # Fill the filter between load and attach: no other command slips in.
             m.init()
-            set_comm_filter(m, _comms(args.comm) if args.comm else None)
+            set_comm_filter(m, _comms(args.name) if args.name else None)
         except BaseException:
             m.stop()
             raise
@@ -166,8 +165,8 @@ class SysCount(HookTool):
             raise BpfkitError("--pin and --from-pin exclude each other")
         maps = _PinnedMaps(args.from_pin)
         try:
-            if args.comm:
-                set_comm_filter(maps, _comms(args.comm))
+            if args.name:
+                set_comm_filter(maps, _comms(args.name))
             stop = {"now": False}
             return self.loop(maps, args, stop)  # type: ignore[arg-type]
         finally:

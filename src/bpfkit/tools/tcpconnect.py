@@ -13,8 +13,7 @@ import ipaddress
 from typing import Any
 
 from ..manager import Probe
-from ._hooks import HookTool, add_hook_arg, chain, companions
-from .base import plain
+from .base import SNOOP_OPTIONS, Tool, companions, plain
 from .opensnoop import HOOK_NAMES
 
 AF_INET = 2
@@ -25,27 +24,33 @@ def _addr(raw: Any, family: int) -> str:
     return str(ipaddress.IPv4Address(b[:4]) if family == AF_INET else ipaddress.IPv6Address(b[:16]))
 
 
-class TcpConnect(HookTool):
+class TcpConnect(Tool):
     name = "tcpconnect"
     help = "trace new TCP connections: src:port -> dst:port"
     events_map = "events"
     record = "event"
+    bcc = "tcpconnect"
+    options = tuple(o for o in SNOOP_OPTIONS if o != "tid")
+    flags = {"timestamp": ("-t", "--timestamp")}
+    filters = {"pid": "targ_pid", "uid": "targ_uid", "cgroup": "targ_cgid", "name": "targ_comm"}
+    hook_families = ("fentry", "kprobe", "tp_btf", "tracepoint")
+    differs = ("-c PATH is a cgroup v2 path (BCC: -c counts connects; --cgroupmap); -a also "
+               "shows accepts; -P PORT matches either end; -L, -4/-6, -d are not implemented.")
 
     def add_args(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("-a", "--accepts", action="store_true",
                        help="also accepted (passive) connections")
         p.add_argument("-P", "--port", type=int, action="append",
                        help="only connections with this local or remote port (repeatable)")
-        add_hook_arg(p, ["fentry", "kprobe", "tp_btf", "tracepoint"])
 
     def constants(self, args: argparse.Namespace) -> dict[str, Any]:
         return {"targ_accepts": True} if args.accepts else {}
 
     def probes(self, args: argparse.Namespace) -> list[Probe]:
-        lead, fb = chain(["fexit_connect", "kprobe_connect", "tp_btf_state", "tp_state"],
-                         args.hook)
-        accept = args.accepts
-        return [Probe(lead, fallbacks=fb),
+        lp = self.hook_probe(args, ["fexit_connect", "kprobe_connect", "tp_btf_state",
+                                    "tp_state"])
+        lead, accept = lp.program, args.accepts
+        return [lp,
                 *companions(lead, ["fentry_connect"] + (["fentry_accept"] if accept else []),
                             when="fentry"),
                 *companions(lead, ["kprobe_accept"] if accept else [], when="kprobe")]
@@ -57,7 +62,7 @@ class TcpConnect(HookTool):
     def keep(self, rec: Any, args: argparse.Namespace) -> bool:
         if args.port and rec.sport not in args.port and rec.dport not in args.port:
             return False
-        return super().keep(rec, args) if rec.dir == 0 else True
+        return True
 
     def header(self, args: argparse.Namespace) -> str:
         return (f"{'PID':>7} {'COMM':<16} {'IP':>2} {'SADDR:SPORT':<22}    {'DADDR:DPORT':<22} "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import sys
 from typing import Any
 
 from ..manager import Manager, Probe
@@ -36,6 +35,11 @@ class TcpStates(Tool):
     help = "TCP socket operations per connection in a cgroup (sockops)"
     events_map = "events"
     record = "event"
+    options = ("pid", "cgroup", "name", "time", "timestamp", "duration")
+    filters = {"cgroup": "tool"}    # the sockops program is attached to that cgroup
+    differs = ("BCC's tcpstates traces sock:inet_sock_set_state for every socket; this one "
+               "is a sockops program on a cgroup (default the cgroup2 root), so -p/-n are "
+               "refused; -P PORT matches either end.")
 
     def add_args(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("--rtt", action="store_true",
@@ -56,9 +60,6 @@ class TcpStates(Tool):
         return [Probe("tcp_sockops", cgroup=args.cgroup or "auto")]
 
     def started(self, m: Manager, args: argparse.Namespace) -> None:
-        if args.pid or args.comm:
-            print("# tcpstates: sockops runs in TCP, not in a process: -p/-c are ignored; "
-                  "use --cgroup", file=sys.stderr)
         self._start_ns: int | None = None
 
     def _fields(self, rec: Any) -> dict[str, Any]:

@@ -8,30 +8,29 @@ tracepoint is the fallback.
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from typing import Any
 
 from ..histogram import Histogram, counts_from_items, log2_buckets
 from ..manager import Manager, Probe
-from ._hooks import HookTool, add_hook_arg, chain
+from .base import INTERVAL_OPTIONS, Tool
 
 
 def _split(k: Any) -> tuple[Any, int]:
     return (int(k.pid), int(k.uid), str(k.comm)), int(k.slot)
 
 
-class WriteSize(HookTool):
+class WriteSize(Tool):
     name = "writesize"
     help = "log2 histogram of write() sizes per pid, uid and comm"
     interval_tool = True
-
-    def add_args(self, p: argparse.ArgumentParser) -> None:
-        add_hook_arg(p, ["fentry", "kprobe", "tracepoint"])
+    options = INTERVAL_OPTIONS
+    filters = {"pid": "targ_pid", "tid": "targ_tid", "uid": "targ_uid", "cgroup": "targ_cgid",
+               "name": "targ_comm"}
+    hook_families = ("fentry", "kprobe", "tracepoint")
+    differs = "BCC has no writesize (bpftrace's writesize.bt is the model)."
 
     def probes(self, args: argparse.Namespace) -> list[Probe]:
-        prog, fb = chain(["fentry_write", "kprobe_write", "tp_enter_write"], args.hook)
-        return [Probe(prog, fallbacks=fb)]
+        return [self.hook_probe(args, ["fentry_write", "kprobe_write", "tp_enter_write"])]
 
     def report(self, m: Manager, args: argparse.Namespace, final: bool) -> None:
         hmap = m.map("hist")
@@ -40,21 +39,9 @@ class WriteSize(HookTool):
         hists = [Histogram("log2", log2_buckets(c), section=sec, val_type="bytes")
                  for sec, c in counts_from_items(items, _split).items()]
         hists.sort(key=lambda h: (-h.total, h.section))
-        if args.json:
-            now = time.time()
-            for h in hists:
-                pid, uid, comm = h.section
-                print(json.dumps({"time": now, "pid": pid, "uid": uid, "comm": comm,
-                                  "total": h.total,
-                                  "buckets": h.to_dict()["buckets"]}), flush=True)
-            return
-        if args.timestamp:
-            print(time.strftime("%H:%M:%S"))
-        for h in hists:
-            pid, uid, comm = h.section
-            print(f"\npid = {pid}, uid = {uid}, comm = {comm}")
-            print(h.format())
-        print(flush=True)
+        self.print_histograms(
+            hists, args, section=lambda s: f"pid = {s[0]}, uid = {s[1]}, comm = {s[2]}",
+            json_section=lambda s: {"pid": s[0], "uid": s[1], "comm": s[2]})
 
 
 TOOL = WriteSize()

@@ -1,12 +1,16 @@
 // execsnoop: every exec with pid, ppid, uid, return code and argv.
 // sys_enter_execve captures argv into a per-thread entry; sys_exit_execve emits it
-// with the return value (tracepoints: they exist on every kernel).
+// with the return value (tracepoints: they exist on every kernel).  Filters: pid, uid and
+// cgroup at entry, comm (the new program's) at exit; failed execs only with targ_failed.
 #include "tools.h"
+
+const volatile bool targ_failed = false;   /* -x: include failed execs */
 
 #define ARGSIZE 128
 #define MAXARGS 8
 
 struct event {
+    __u64 ts_ns;
     __u32 pid;
     __u32 ppid;
     __u32 uid;
@@ -52,7 +56,7 @@ int tp_enter_execve(struct execve_enter_args *ctx)
 {
     __u64 id = bpf_get_current_pid_tgid();
     __u32 pid = id >> 32, tid = (__u32)id;
-    if (!pid_allowed())
+    if (!pid_allowed() || !uid_allowed() || !cgroup_allowed())
         return 0;
     if (bpf_map_update_elem(&execs, &tid, &empty_event, BPF_ANY))
         return 0;
@@ -87,8 +91,9 @@ int tp_exit_execve(struct execve_exit_args *ctx)
     if (!e)
         return 0;
     e->retval = ctx->ret;
+    e->ts_ns = bpf_ktime_get_ns();
     bpf_get_current_comm(&e->comm, sizeof(e->comm));
-    if (comm_allowed())
+    if ((targ_failed || ctx->ret >= 0) && comm_allowed())
         bpf_ringbuf_output(&events, e, sizeof(*e), 0);
     bpf_map_delete_elem(&execs, &tid);
     return 0;

@@ -31,7 +31,6 @@ struct {
 const volatile bool skip_idle = true;     // samples of the idle task (pid 0)
 const volatile bool user_only = false;
 const volatile bool kernel_only = false;
-const volatile __u32 targ_tid = 0;
 
 SEC("perf_event")
 int do_sample(struct bpf_perf_event_data *ctx)
@@ -40,7 +39,7 @@ int do_sample(struct bpf_perf_event_data *ctx)
     __u32 pid = id >> 32, tid = (__u32)id;
     if (skip_idle && tid == 0)
         return 0;
-    if (!pid_allowed() || (targ_tid && tid != targ_tid) || !comm_allowed())
+    if (!task_allowed())   // pid, tid, uid, cgroup, comm (the tools' common filters)
         return 0;
     struct key k = {};
     k.pid = pid;

@@ -19,9 +19,14 @@ struct task_struct {
     char comm[TASK_COMM_LEN];
 } __attribute__((preserve_access_index));
 
-/* common filters: set as constants before load */
-const volatile __u32 targ_pid = 0;
-const volatile char targ_comm[TASK_COMM_LEN] = {};
+/* Common filters, set as constants before load by the tools' argument layer
+ * (bpfkit/tools/base.py: a tool declares in ``filters`` which of these its code tests;
+ * the others are refused, never ignored). */
+const volatile __u32 targ_pid = 0;          /* -p: tgid, 0 = any */
+const volatile __u32 targ_tid = 0;          /* -t: thread id, 0 = any */
+const volatile __u32 targ_uid = (__u32)-1;  /* -u: uid, (u32)-1 = any */
+const volatile __u64 targ_cgid = 0;         /* -c: cgroup v2 id (directory inode), 0 = any */
+const volatile char targ_comm[TASK_COMM_LEN] = {};   /* -n: comm, "" = any */
 
 static __always_inline bool comm_allowed(void)
 {
@@ -42,6 +47,29 @@ static __always_inline bool pid_allowed(void)
 {
     __u32 pid = bpf_get_current_pid_tgid() >> 32;
     return !targ_pid || pid == targ_pid;
+}
+
+static __always_inline bool tid_allowed(void)
+{
+    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    return !targ_tid || tid == targ_tid;
+}
+
+static __always_inline bool uid_allowed(void)
+{
+    return targ_uid == (__u32)-1 || (__u32)bpf_get_current_uid_gid() == targ_uid;
+}
+
+static __always_inline bool cgroup_allowed(void)
+{
+    return !targ_cgid || bpf_get_current_cgroup_id() == targ_cgid;
+}
+
+/* every common filter at once (pid, tid, uid, cgroup, comm) */
+static __always_inline bool task_allowed(void)
+{
+    return pid_allowed() && tid_allowed() && uid_allowed() && cgroup_allowed() &&
+           comm_allowed();
 }
 
 #endif

@@ -7,20 +7,6 @@
 #include "tools.h"
 #include <asm/ptrace.h>  /* struct pt_regs (UAPI layout) for BPF_KPROBE */
 
-/* --cgroup: the cgroup v2 id (directory inode) tasks must run in; 0 = any */
-const volatile __u64 targ_cgid = 0;
-
-static __always_inline bool cgroup_allowed(void)
-{
-    return !targ_cgid || bpf_get_current_cgroup_id() == targ_cgid;
-}
-
-/* pid, comm and cgroup filters together */
-static __always_inline bool task_allowed(void)
-{
-    return pid_allowed() && cgroup_allowed() && comm_allowed();
-}
-
 struct syscall_enter_ctx {
     __u64 common;
     __s32 syscall_nr;

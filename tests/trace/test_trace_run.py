@@ -1,0 +1,63 @@
+"""`bpfkit trace` features with no bpftrace 0.17 oracle: checked against what the
+workload itself did (rawtracepoint is unsupported by 0.17), plus JSON output,
+errors before load, and probe listing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import COMM, run_bpfkit
+
+pytestmark = pytest.mark.requires_root
+F = f'/comm == "{COMM}"/'
+
+
+def test_rawtracepoint_counts_the_workloads_syscalls(workload: object,
+                                                     noclang_path: str) -> None:
+    # getppid is syscall 110 on x86_64; the workload makes exactly one per round.
+    r = run_bpfkit(["-c", f"{workload} 6", "-e",
+                    f'rawtracepoint:sys_enter /comm == "{COMM}" && arg1 == 110/ '
+                    "{ @ = count(); }"], noclang_path)
+    assert r.returncode == 0, r.stderr
+    assert "@: 6" in r.stdout.splitlines()
+
+
+def test_json_output_shapes(workload: object, noclang_path: str) -> None:
+    r = run_bpfkit(["-f", "json", "-c", f"{workload} 4", "-e",
+                    f"tracepoint:syscalls:sys_enter_getppid {F} "
+                    '{ @c[comm] = count(); @h = hist(2); @s = stats(3); printf("x\\n"); }'],
+                   noclang_path)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(ln) for ln in r.stdout.splitlines() if ln.strip().startswith("{")]
+    by_type = {}
+    for row in rows:
+        by_type.setdefault(row["type"], []).append(row["data"])
+    assert by_type["attached_probes"] == [{"probes": 1}]
+    assert by_type["printf"] == ["x\n"] * 4
+    assert {"@c": {COMM: 4}} in by_type["map"]
+    assert {"@h": [{"min": 2, "max": 3, "count": 4}]} in by_type["hist"]
+    assert {"@s": {"count": 4, "average": 3, "total": 12}} in by_type["stats"]
+
+
+def test_errors_point_at_the_program(noclang_path: str) -> None:
+    r = run_bpfkit(["-e", "tracepoint:syscalls:sys_enter_openat { @ = args->filenam; }"],
+                   noclang_path)
+    assert r.returncode == 1
+    assert "did you mean filename?" in r.stderr
+    assert "^~~~~~~" in r.stderr
+
+
+def test_list_probes(noclang_path: str) -> None:
+    r = run_bpfkit(["-l", "tracepoint:syscalls:sys_enter_getppid"], noclang_path)
+    assert r.returncode == 0
+    assert r.stdout.split() == ["tracepoint:syscalls:sys_enter_getppid"]
+
+
+def test_interval_and_elapsed(noclang_path: str) -> None:
+    r = run_bpfkit(["-e", "interval:ms:100 { @n = count(); if (@n >= 3) { exit(); } } "
+                    'END { printf("%d\\n", elapsed >= 300000000); }'], noclang_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "1" in lines and "@n: 3" in lines
