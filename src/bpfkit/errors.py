@@ -10,6 +10,8 @@ from __future__ import annotations
 import errno as _errno
 import os
 
+from .verifier_log import summarize
+
 
 class BpfkitError(Exception):
     """Base class of every error bpfkit raises."""
@@ -121,15 +123,8 @@ class MissingFeature(NotSupported):
 
 
 def summarize_log(log: str) -> str:
-    """Return the verifier log's most meaningful line: the last one that is not statistics."""
-    skip = ("processed ", "verification time", "stack depth", "max_states_per_insn",
-            "peak_states", "mark_read", "; ")
-    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
-    for ln in reversed(lines):
-        if ln.startswith(skip) or ln.startswith("-- BEGIN") or ln.startswith("-- END"):
-            continue
-        return ln
-    return ""
+    """The verifier log's most meaningful line (see :func:`bpfkit.verifier_log.summarize`)."""
+    return summarize(log)
 
 
 _HINTS = {

@@ -3,7 +3,6 @@ verifier log, with the CO-RE relocation it came from."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from .._consts import AttachType, ProgramType
@@ -45,19 +44,6 @@ def _enum_name(enum: Any, v: int) -> str:
         return str(enum(v).name)
     except ValueError:
         return str(v)
-
-
-_INSN_LINE = re.compile(r"^(\d+): \([0-9a-f]{2}\)")
-
-
-def _failing_insn(log: str) -> int | None:
-    """Index of the last instruction the verifier printed before giving up."""
-    last = None
-    for ln in log.splitlines():
-        mt = _INSN_LINE.match(ln.strip())
-        if mt:
-            last = int(mt.group(1))
-    return last
 
 
 def _core_desc(btf: Spec | None, relo: Any) -> str:

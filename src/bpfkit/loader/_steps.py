@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .. import asm
+from .. import asm, verifier_log
 from .. import syscall as sc
 from .._consts import AttachType, MapType, ProgramType
 from ..btf import Spec
@@ -47,7 +46,7 @@ from ..spec import (
     _fix_calls,
     _strip,
 )
-from ._diagnose import _GATED_TYPES, _core_desc, _failing_insn, _prog_fd, _refused
+from ._diagnose import _GATED_TYPES, _core_desc, _prog_fd, _refused
 from ._kconfig import kconfig_value
 from ._struct_ops import _is_func_ptr, struct_ops_value
 from .collection import Collection, Variable
@@ -714,7 +713,7 @@ class _Loader:
     def explain(self, p: ProgramSpec, insns: list[asm.Instruction], e: VerifierError,
                 core_results: list[Any]) -> VerifierError:
         """Name the source line, and turn poison markers into words."""
-        idx = _failing_insn(e.log)
+        idx = verifier_log.failing_insn(e.log)
         source = (p.source_of(idx) if idx is not None else None) or e.source
         cause = e.cause
         slot_of: dict[int, asm.Instruction] = {}
@@ -741,16 +740,16 @@ class _Loader:
                 relo = poisoned[0] if poisoned else None
             what = _core_desc(self.spec.btf, relo) if relo is not None else "a field"
             cause = f"CO-RE relocation failed for {what} in {p.name}"
-        m = re.search(r"unknown#(\d+)", e.log)
-        if m and int(m.group(1)) >= KFUNC_POISON_BASE:
-            n = int(m.group(1)) - KFUNC_POISON_BASE
+        unknown = verifier_log.unknown_call_id(e.log)
+        if unknown is not None and unknown >= KFUNC_POISON_BASE:
+            n = unknown - KFUNC_POISON_BASE
             names = list(self.spec.externs)
             fname = names[n] if n < len(names) else "?"
             cause = (f"weak kernel function {fname!r} is missing in this kernel but is called "
                      "on a reachable path: guard the call with bpf_ksym_exists()")
-        km = re.search(r"calling kernel function (\S+) is not allowed", e.log)
-        if km:
-            cause = (f"kernel function {km.group(1)} may not be called from this program "
+        kfunc = verifier_log.refused_kfunc(e.log)
+        if kfunc:
+            cause = (f"kernel function {kfunc} may not be called from this program "
                      f"type ({p.info.prog_type.name}) by this kernel")
         return VerifierError(p.name, e.errno, e.log, cause=cause, source=source)
 
