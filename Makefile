@@ -1,7 +1,7 @@
 # The two set-up commands: `make demo` and `make test` (see README.md).
 PY := .venv/bin/python
 
-.PHONY: setup demo test test-kernels test-container lint bench dist clean
+.PHONY: setup demo test test-kernels test-container lint bench fuzz dist clean
 
 setup:
 	@./scripts/setup.sh
@@ -28,8 +28,15 @@ lint: setup
 	@$(PY) -m ruff check src tests bench tools
 	@$(PY) -m mypy
 
+# Long-running, resumable fuzzing of every parser (one worker process; Ctrl-C stops it and
+# prints the totals). State (corpus, findings, counts) accumulates in .fuzz/ across runs.
+# FUZZ_ARGS="--inputs 1000000" or "--time 3600 --targets btf,spec" bound a run.
+fuzz: setup
+	@$(PY) tools/fuzz.py $(FUZZ_ARGS)
+
+# Every benchmark, then one table: bpfkit's figure, the peer's in the same run, ratio, target.
 bench: setup
-	@$(PY) bench/maps.py
+	@$(PY) bench/all.py
 
 # Reproducible sdist and wheel in dist/ (same bytes from the same tree: scripts/dist.py).
 dist: setup

@@ -19,6 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from _summary import record  # noqa: E402
 from ringbuf import Producer, build_c, counters, producer_prog, reset  # noqa: E402
 
 from bpfkit import Map, MapType  # noqa: E402
@@ -141,6 +142,10 @@ def main() -> None:
                   f"{int(c_lost):>10,}{fails:>12,}")
             for mode, r in rates.items():
                 print(f"ratio {mode:<24}: {r / c_rate:5.2f} of C")
+            for mode in ("callback", "iterator"):
+                record(f"perf buffer, {mode}", rates[mode], "rec/s",
+                       peer="libbpf C perf_buffer", peer_value=c_rate,
+                       ratio=rates[mode] / c_rate, target=">= 3 M/s", ok=rates[mode] >= 3e6)
 
 
 if __name__ == "__main__":

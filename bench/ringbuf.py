@@ -25,6 +25,8 @@ import tempfile
 import threading
 import time
 
+from _summary import record
+
 from bpfkit import Map, MapType, Program, ProgramType
 from bpfkit import asm as A
 from bpfkit.readers import RingBuffer
@@ -274,6 +276,11 @@ def main() -> None:
             for mode in ("callback", "iterator", "batch (column)"):
                 print(f"ratio {mode:<16}: {results[mode] / c_drain:6.3f} of C drained, "
                       f"{live_rates[mode] / c_live:5.2f} of C live (live is producer-bound)")
+            for mode, want in (("iterator", 5e6), ("callback", 5e6), ("batch (column)", 50e6)):
+                record(f"ring buffer drain, {mode}", results[mode], "rec/s",
+                       peer="libbpf C ring_buffer", peer_value=c_drain,
+                       ratio=results[mode] / c_drain, target=f">= {want / 1e6:.0f} M/s",
+                       ok=results[mode] >= want)
 
 
 if __name__ == "__main__":

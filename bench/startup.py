@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _summary import record
+
 SRC = r"""
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -87,6 +89,11 @@ def main() -> None:
         print(f"bpftrace one-liner:             attached after {bt_t:6.0f} ms, peak RSS "
               f"{bt_rss:5.1f} MB")
         print(f"ratio bpfkit/bpftrace: time {t / bt_t:.2f}x, RSS {rss / max(bt_rss, 1e-9):.2f}x")
+        record("start to attached: bpfkit run X.bpf.o", t, "ms", peer="bpftrace -e",
+               peer_value=bt_t, ratio=t / bt_t, target="<= 1.0x", ok=t / bt_t <= 1.0)
+        r = rss / max(bt_rss, 1e-9)
+        record("peak RSS until attached", rss, "MB", peer="bpftrace -e", peer_value=bt_rss,
+               ratio=r, target="<= 0.3x", ok=r <= 0.3)
     else:
         print("bpftrace not installed: no reference run (apt-get install bpftrace)")
 

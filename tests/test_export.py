@@ -342,4 +342,4 @@ def test_cli_check_and_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export", "--check", "syscalls", "execs"]) == 0
     assert "syscalls.yaml: ok" in capsys.readouterr().out
     assert main(["export", "--check", "/nonexistent.yaml"]) == 1
-    assert "cannot read /nonexistent.yaml" in capsys.readouterr().err
+    assert "cannot read YAML file /nonexistent.yaml" in capsys.readouterr().err

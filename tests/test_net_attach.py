@@ -329,7 +329,7 @@ def test_tc_legacy(veth: VethPair) -> None:
             l_in = net.attach_tc(p_in, v.peer, "ingress", netns=v.ns, prio=7, handle=3)
             (f_out,) = net.tc_filters(v.host, "egress")
             assert f_out.kind == "bpf" and f_out.direct_action
-            assert f_out.name == f"bpfkit:bk_tc:{os.getpid()}" and f_out.prog_id == p_out.id
+            assert f_out.name == f"bpfkit:bk_tc:{os.getpid()}:{cleanup.process_start_time()}" and f_out.prog_id == p_out.id
             (f_in,) = net.tc_filters(v.peer, netns=v.ns)
             assert (f_in.prio, f_in.handle, f_in.prog_id) == (7, 3, p_in.id)
             assert {r.kind for r in cleanup.records()} == {"tc", "tc-qdisc"}
@@ -654,7 +654,8 @@ def test_cleanup_stale_tc_and_xdp(veth: VethPair) -> None:
             pid = _in_child(attach)
             _kill(pid)
             # The attachments outlived the process that made them...
-            assert [f.name for f in net.tc_filters(v.host)] == [f"bpfkit:bk_tc:{pid}"]
+            names = [f.name for f in net.tc_filters(v.host)]
+            assert len(names) == 1 and names[0].startswith(f"bpfkit:bk_tc:{pid}:"), names
             assert len(net.tc_filters(v.peer, netns=v.ns)) == 1
             assert net.xdp_state(v.peer, netns=v.ns).ids() == {"generic": px.id}
             st = cleanup.stale()

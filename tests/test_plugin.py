@@ -6,6 +6,7 @@ import fcntl
 import os
 import socket
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -243,3 +244,43 @@ def test_bpf_kernel_without_vm_module_is_clear(pytester: pytest.Pytester,
     assert r.ret != 0
     r.stderr.fnmatch_lines(["*--bpf-kernel 6.1: the QEMU runner bpfkit.testing.vm is not "
                             "available*"])
+
+
+REUSED = """
+import os
+import pytest
+
+PATH = os.path.join(os.environ["BPFKIT_TEST_DIR"], "reused")
+state = {}
+
+@pytest.fixture
+def transient():
+    with open(PATH, "w") as f:
+        f.write("old")
+    state["fd"] = os.open(PATH, os.O_RDONLY)   # open while the leak check snapshots
+    yield
+
+@pytest.fixture
+def gone(transient):
+    with open(PATH + ".new", "w") as f:         # a new file (a new inode: the old
+        f.write("new")                          # one still exists) ...
+    os.close(state["fd"])                       # closed after the snapshot
+    os.replace(PATH + ".new", PATH)             # ... at the same path
+    yield
+
+def test_leaks_reused_number(transient, bpf_leak_check, gone):
+    fd = os.open(PATH, os.O_RDONLY)             # never closed: the number just freed
+    assert fd == state["fd"]
+"""
+
+
+@pytest.mark.allow_fd_leak
+def test_leak_check_sees_a_leak_on_a_number_reused_since_the_snapshot(
+        pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The leak check keys fds on what they are: a leaked fd whose number belonged to another
+    file at snapshot time (same path, another inode) is still reported."""
+    pytester.makepyfile(test_r=REUSED)
+    monkeypatch.setenv("BPFKIT_TEST_DIR", str(tmp_path))
+    r = pytester.runpytest_subprocess("-p", "bpfkit")
+    r.assert_outcomes(passed=1, errors=1)
+    r.stdout.fnmatch_lines([f"*file descriptors leaked by the test: * -> {tmp_path}/reused*"])

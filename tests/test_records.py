@@ -172,3 +172,49 @@ def test_python_record_name_falls_back_to_dwarf(objs: dict[str, Path], tmp_path:
         assert got is not None and got.kind.name == "EV_EXEC" and got.prio == 17
         with pytest.raises(BpfkitError, match="'nosuch'.*DWARF"):
             bpfkit.RingBuffer(coll.maps["rb_events"], record="nosuch")
+
+
+def test_histogram_value_types_are_recognised(tmp_path: Path) -> None:
+    from bpfkit.run import hist_slots
+    spec = CollectionSpec.from_file(compile_bpf(BPF / "run_types.bpf.c", tmp_path / "rt.o"))
+    assert spec.btf is not None
+    assert hist_slots(spec.btf, spec.maps["write_sizes"].value_type_id) == "slots"
+    assert hist_slots(spec.btf, spec.maps["last_op"].value_type_id) is None  # an enum
+    demo = CollectionSpec.from_file(compile_bpf(
+        Path(__file__).resolve().parent.parent / "src" / "bpfkit" / "examples" / "demo.bpf.c",
+        tmp_path / "demo.o"))
+    assert demo.btf is not None
+    assert hist_slots(demo.btf, demo.maps["read_size_hist"].value_type_id) == "slots"
+    assert hist_slots(demo.btf, demo.maps["opens_by_comm"].value_type_id) is None  # a u64
+
+
+CHILD = """
+import ctypes, os
+ctypes.CDLL(None).prctl(15, b"bkrun_types", 0, 0, 0)
+fd = os.open("/dev/null", os.O_WRONLY)
+for n in (3, 5, 100, 5000, 5000):
+    os.write(fd, b"x" * n)
+"""
+
+
+@pytest.mark.requires_root
+def test_run_prints_histograms_per_key_enums_and_struct_globals() -> None:
+    src = str(BPF / "run_types.bpf.c")
+    p = _run(src, "--", sys.executable, "-c", CHILD)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "totals = {writes: 5, bytes: 10108, last: OP_BIG}" in out
+    assert "on_write.zero" not in out  # a function's static scratch is not a result
+    sections = {s.split(":", 1)[0]: s for s in out.split("\n@")}
+    small, big = sections["write_sizes[OP_SMALL]"], sections["write_sizes[OP_BIG]"]
+    assert "2 -> 3          : 1" in small and "4 -> 7          : 1" in small
+    assert "4096 -> 8191       : 2" in big and "4096" not in small
+    assert ": OP_BIG" in out[out.index("@last_op"):]
+    p = _run(src, "--json", "--", sys.executable, "-c", CHILD)
+    assert p.returncode == 0, p.stderr
+    maps = json.loads(p.stdout.splitlines()[-1])["maps"]
+    assert maps["globals"]["totals"] == {"writes": 5, "bytes": 10108, "last": "OP_BIG"}
+    per_key = {h["key"]: h["buckets"] for h in maps["write_sizes"]["per_key"]}
+    assert per_key["OP_SMALL"]["1"] == 1 and per_key["OP_BIG"]["12"] == 2
+    assert maps["write_sizes"]["type"] == "log2_histogram"
+    assert [e["value"] for e in maps["last_op"]] == ["OP_BIG"]

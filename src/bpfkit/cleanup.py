@@ -5,9 +5,13 @@ tc filters, XDP programs set over netlink, tracefs probe events.  For those we k
 
 * a **state record** per attachment in ``/run/bpfkit`` (override with ``BPFKIT_RUN_DIR``):
   who made it (pid + process start time, so a recycled pid is not mistaken for the
-  owner), its kind and the data needed to undo it.  :func:`cleanup_stale` undoes the
-  attachments of dead owners with the cleaner registered for their kind, and only
-  touches what bpfkit recorded;
+  owner), its kind and the data needed to undo it.  The record is written *before* the
+  attachment as an **intent** (:func:`record` with ``state="intent"``) and confirmed with
+  what the kernel chose once it exists (:func:`confirm`), so a process killed at any
+  point between the two leaves a record: the cleaner of an intent looks for the
+  attachment, which may or may not exist.  :func:`cleanup_stale` undoes the attachments
+  of dead owners with the cleaner registered for their kind, and only touches what the
+  record proves is bpfkit's;
 * a set of **live** objects closed at interpreter exit and on SIGTERM.  The SIGTERM
   handler is installed once, lazily, in the main thread, and only where SIGTERM still has
   its default action: a handler the command or the embedding program installed itself is
@@ -34,7 +38,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-__all__ = ["Record", "record", "forget", "records", "stale", "register_cleaner",
+__all__ = ["Record", "record", "confirm", "forget", "records", "stale", "register_cleaner",
            "cleanup_stale", "track", "untrack", "close_tracked", "run_dir",
            "interrupt_on_term", "is_default_term_handler"]
 
@@ -73,6 +77,13 @@ class Record:
     data: dict[str, Any] = field(default_factory=dict)
     module: str | None = None
     created: float = 0.0
+    state: str = "confirmed"
+
+    @property
+    def confirmed(self) -> bool:
+        """False for an intent: the process may have died before, during or after the
+        attachment, so the cleaner must look for it rather than assume it."""
+        return self.state == "confirmed"
 
     @property
     def alive(self) -> bool:
@@ -80,11 +91,25 @@ class Record:
         return st is not None and (self.start_time is None or st == self.start_time)
 
 
-def record(kind: str, data: dict[str, Any], *, module: str | None = None) -> str:
+def process_start_time() -> int | None:
+    """This process's start time in clock ticks: with the pid, names it uniquely."""
+    return _start_time(os.getpid())
+
+
+def _write(path: str, body: dict[str, Any]) -> None:
+    tmp = f"{path}.{threading.get_ident()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(body, f)
+    os.replace(tmp, path)  # atomic: readers see the old or the new record, never half
+
+
+def record(kind: str, data: dict[str, Any], *, module: str | None = None,
+           state: str = "confirmed") -> str:
     """Persist an attachment of ``kind`` owned by this process; returns its token.
 
-    ``module`` is imported by :func:`cleanup_stale` (in another process) so that it can
-    register the cleaner of ``kind``.
+    ``state="intent"`` records it *before* attaching; :func:`confirm` then adds what the
+    kernel chose.  ``module`` is imported by :func:`cleanup_stale` (in another process) so
+    that it can register the cleaner of ``kind``.
     """
     d = run_dir()
     os.makedirs(d, mode=0o700, exist_ok=True)
@@ -92,12 +117,18 @@ def record(kind: str, data: dict[str, Any], *, module: str | None = None) -> str
     name = f"{pid}-{kind}-{next(_counter)}-{time.monotonic_ns()}.json"
     path = os.path.join(d, name)
     body = {"kind": kind, "pid": pid, "start_time": _start_time(pid), "data": data,
-            "module": module, "created": time.time()}
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(body, f)
-    os.replace(tmp, path)
+            "module": module, "created": time.time(), "state": state}
+    _write(path, body)
     return path
+
+
+def confirm(token: str, data: dict[str, Any] | None = None) -> None:
+    """The attachment an intent announced exists: mark it confirmed, merging ``data``."""
+    with open(token) as f:
+        body = json.load(f)
+    body["data"] = {**body["data"], **(data or {})}
+    body["state"] = "confirmed"
+    _write(token, body)
 
 
 def forget(token: str) -> None:
@@ -123,7 +154,8 @@ def records() -> list[Record]:
                 body = json.load(f)
             out.append(Record(token=path, kind=str(body["kind"]), pid=int(body["pid"]),
                               start_time=body.get("start_time"), data=dict(body["data"]),
-                              module=body.get("module"), created=float(body.get("created", 0))))
+                              module=body.get("module"), created=float(body.get("created", 0)),
+                              state=str(body.get("state", "confirmed"))))
         except (OSError, ValueError, KeyError, TypeError):
             continue  # half-written or foreign file: not ours to judge
     return out

@@ -422,6 +422,64 @@ def _abbrev_table(data: bytes, off: int) -> dict[int, _Abbrev]:
         table[code] = _Abbrev(tag, children, specs)
 
 
+# read kinds of the DIE loop (see DebugInfo._parse_dies)
+_K_FIX, _K_REF, _K_PRESENT, _K_CONST, _K_ULEB, _K_REFU, _K_SLEB, _K_STRX, _K_ADDRX, \
+    _K_FLAG, _K_STRING, _K_STRP, _K_LSTRP, _K_BLOCK, _K_INDIRECT = range(15)
+
+
+def _uleb_rest(buf: bytes, pos: int, first: int) -> tuple[int, int]:
+    """Finish a LEB128 number whose first byte (``first``, >= 0x80) was read already."""
+    result, shift = first & 0x7F, 7
+    while True:
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return result, pos
+        if shift > 70:
+            raise DwarfError(f"LEB128 number at offset {pos:#x} is longer than 10 bytes")
+
+
+def _form_plan(form: int, ic: int, unit: Unit) -> tuple[int, int]:
+    if form in _REFS:
+        return (_K_REF, _FIXED[form]) if form in _FIXED else (_K_REFU, 0)
+    if form in _STRX:
+        return _K_STRX, _FIXED.get(form, 0)
+    if form in _ADDRX:
+        return _K_ADDRX, _FIXED.get(form, 0)
+    if form == FORM_flag:
+        return _K_FLAG, 1
+    if form in _FIXED:
+        return _K_FIX, _FIXED[form]
+    simple = {FORM_flag_present: (_K_PRESENT, 0), FORM_udata: (_K_ULEB, 0),
+              FORM_sdata: (_K_SLEB, 0), FORM_loclistx: (_K_ULEB, 0),
+              FORM_rnglistx: (_K_ULEB, 0), FORM_string: (_K_STRING, 0),
+              FORM_strp: (_K_STRP, unit.offset_size),
+              FORM_line_strp: (_K_LSTRP, unit.offset_size),
+              FORM_sec_offset: (_K_FIX, unit.offset_size),
+              FORM_strp_sup: (_K_FIX, unit.offset_size),
+              FORM_ref_addr: (_K_FIX, unit.offset_size if unit.version >= 3
+                              else unit.address_size),
+              FORM_addr: (_K_FIX, unit.address_size), FORM_exprloc: (_K_BLOCK, 0),
+              FORM_block: (_K_BLOCK, 0), FORM_block1: (_K_BLOCK, 1),
+              FORM_block2: (_K_BLOCK, 2), FORM_block4: (_K_BLOCK, 4),
+              FORM_data16: (_K_FIX, 16), FORM_indirect: (_K_INDIRECT, 0)}
+    if form == FORM_implicit_const:
+        return _K_CONST, ic
+    if form in simple:
+        return simple[form]
+    raise DwarfError(f"unknown attribute form {form:#x} in the abbreviations of the unit at "
+                     f".debug_info+{unit.offset:#x}")
+
+
+def _plans(table: dict[int, _Abbrev], unit: Unit
+           ) -> dict[int, tuple[int, bool, list[tuple[int, int, int]]]]:
+    return {code: (ab.tag, ab.children, [(at, *_form_plan(form, ic, unit))
+                                         for at, form, ic in ab.specs])
+            for code, ab in table.items()}
+
+
 class DebugInfo:
     """The parsed DWARF of one object: compile units, DIEs by offset, line tables.
 
@@ -499,121 +557,154 @@ class DebugInfo:
             pos = end
 
     def _parse_dies(self, r: _Reader, unit: Unit, table: dict[int, _Abbrev]) -> None:
+        """Read one unit's DIEs.  The hot loop of the reader: each abbreviation is first
+        compiled into a plan of (attribute, read kind, size) so that reading an attribute
+        is one comparison chain on small ints and inline LEB128 decoding."""
+        plans = _plans(table, unit)
         stack: list[DIE] = []
         pending_str: list[tuple[DIE, int, int]] = []
         pending_addr: list[tuple[DIE, int, int]] = []
         base = unit.offset
-        osize = unit.offset_size
-        asize = unit.address_size
         strs = self.sections.data.get(".debug_str", b"")
         lstrs = self.sections.data.get(".debug_line_str", b"")
-        while r.pos < r.end:
-            off = r.pos
-            code = r.uleb()
-            if code == 0:
+        order: Any = "little" if self._e == "<" else "big"
+        frombytes = int.from_bytes
+        buf, pos, end = r.buf, r.pos, r.end
+        dies = self.dies
+        off = pos
+        try:
+            while pos < end:
+                off = pos
+                code = buf[pos]
+                pos += 1
+                if code >= 0x80:
+                    code, pos = _uleb_rest(buf, pos, code)
+                if code == 0:
+                    if stack:
+                        stack.pop()
+                    continue
+                plan = plans.get(code)
+                if plan is None:
+                    raise DwarfError(f".debug_info at offset {off:#x}: abbreviation code "
+                                     f"{code} is not in the unit's table (at .debug_abbrev+"
+                                     f"{unit.abbrev_offset:#x})")
+                tag, children, specs = plan
+                attrs: dict[int, Any] = {}
+                die = DIE(off, tag, attrs, [], stack[-1] if stack else None)
+                for at, kind, n in specs:
+                    if kind == _K_INDIRECT:
+                        form = buf[pos]
+                        pos += 1
+                        if form >= 0x80:
+                            form, pos = _uleb_rest(buf, pos, form)
+                        k2 = _form_plan(form, 0, unit)
+                        if k2[0] == _K_INDIRECT:
+                            raise DwarfError(f".debug_info at offset {off:#x}: nested "
+                                             "DW_FORM_indirect")
+                        kind, n = k2
+                    if kind == _K_FIX:
+                        if n == 1:
+                            v: Any = buf[pos]
+                        else:
+                            v = frombytes(buf[pos:pos + n], order)
+                        pos += n
+                    elif kind == _K_REF:
+                        v = frombytes(buf[pos:pos + n], order) + base
+                        pos += n
+                    elif kind == _K_PRESENT:
+                        v = True
+                    elif kind == _K_CONST:
+                        v = n
+                    elif kind == _K_ULEB or kind == _K_REFU:
+                        b = buf[pos]
+                        pos += 1
+                        v = b
+                        if b >= 0x80:
+                            v, pos = _uleb_rest(buf, pos, b)
+                        if kind == _K_REFU:
+                            v += base
+                    elif kind == _K_SLEB:
+                        start = pos
+                        b = buf[pos]
+                        pos += 1
+                        v = b
+                        if b >= 0x80:
+                            v, pos = _uleb_rest(buf, pos, b)
+                        bits = 7 * (pos - start)
+                        if v >> (bits - 1) & 1:
+                            v -= 1 << bits
+                    elif kind == _K_STRX or kind == _K_ADDRX:
+                        if n:
+                            v = frombytes(buf[pos:pos + n], order)
+                            pos += n
+                        else:
+                            b = buf[pos]
+                            pos += 1
+                            v = b if b < 0x80 else None
+                            if v is None:
+                                v, pos = _uleb_rest(buf, pos, b)
+                        (pending_str if kind == _K_STRX else pending_addr).append((die, at, v))
+                    elif kind == _K_FLAG:
+                        v = buf[pos] != 0
+                        pos += 1
+                    elif kind == _K_STRING:
+                        nul = buf.find(b"\0", pos, end)
+                        if nul < 0:
+                            raise DwarfError(f".debug_info at offset {pos:#x}: string "
+                                             "without NUL terminator")
+                        v = buf[pos:nul].decode("utf-8", "replace")
+                        pos = nul + 1
+                    elif kind == _K_STRP or kind == _K_LSTRP:
+                        stroff = frombytes(buf[pos:pos + n], order)
+                        pos += n
+                        v = _cstr_at(strs if kind == _K_STRP else lstrs, stroff,
+                                     ".debug_str" if kind == _K_STRP else ".debug_line_str")
+                    elif kind == _K_BLOCK:
+                        if n:
+                            ln = frombytes(buf[pos:pos + n], order)
+                            pos += n
+                        else:
+                            b = buf[pos]
+                            pos += 1
+                            ln = b
+                            if b >= 0x80:
+                                ln, pos = _uleb_rest(buf, pos, b)
+                        v = buf[pos:pos + ln]
+                        pos += ln
+                    else:  # pragma: no cover - _form_plan rejects unknown forms
+                        raise DwarfError(f"internal: read kind {kind}")
+                    attrs[at] = v
+                if pos > end:
+                    raise DwarfError(f".debug_info at offset {off:#x}: DIE runs past the end "
+                                     f"of its unit (at {end:#x})")
+                dies[off] = die
                 if stack:
-                    stack.pop()
-                continue
-            ab = table.get(code)
-            if ab is None:
-                raise DwarfError(f".debug_info at offset {off:#x}: abbreviation code {code} "
-                                 f"is not in the unit's table (at .debug_abbrev+"
-                                 f"{unit.abbrev_offset:#x})")
-            attrs: dict[int, Any] = {}
-            die = DIE(off, ab.tag, attrs, parent=stack[-1] if stack else None)
-            for at, form, ic in ab.specs:
-                form0 = form
-                for _ in range(4):
-                    if form != FORM_indirect:
-                        break
-                    form = r.uleb()
-                else:
-                    raise r.fail("DW_FORM_indirect chain too long")
-                v: Any
-                if form in _FIXED:
-                    v = r.u(_FIXED[form])
-                    if form in _REFS:
-                        v += base
-                    elif form in _STRX:
-                        pending_str.append((die, at, v))
-                    elif form in _ADDRX:
-                        pending_addr.append((die, at, v))
-                    elif form == FORM_flag:
-                        v = bool(v)
-                elif form == FORM_udata:
-                    v = r.uleb()
-                elif form == FORM_ref_udata:
-                    v = r.uleb() + base
-                elif form == FORM_sdata:
-                    v = r.sleb()
-                elif form == FORM_strx:
-                    v = r.uleb()
-                    pending_str.append((die, at, v))
-                elif form == FORM_addrx:
-                    v = r.uleb()
-                    pending_addr.append((die, at, v))
-                elif form in (FORM_loclistx, FORM_rnglistx):
-                    v = r.uleb()
-                elif form == FORM_string:
-                    v = r.cstr().decode("utf-8", "replace")
-                elif form == FORM_strp:
-                    v = _cstr_at(strs, r.u(osize), ".debug_str")
-                elif form == FORM_line_strp:
-                    v = _cstr_at(lstrs, r.u(osize), ".debug_line_str")
-                elif form in (FORM_sec_offset, FORM_strp_sup):
-                    v = r.u(osize)
-                elif form == FORM_ref_addr:
-                    v = r.u(osize if unit.version >= 3 else asize)
-                elif form == FORM_addr:
-                    v = r.u(asize)
-                elif form == FORM_flag_present:
-                    v = True
-                elif form == FORM_implicit_const:
-                    v = ic
-                elif form in (FORM_exprloc, FORM_block):
-                    v = r.take(r.uleb())
-                elif form == FORM_block1:
-                    v = r.take(r.u(1))
-                elif form == FORM_block2:
-                    v = r.take(r.u(2))
-                elif form == FORM_block4:
-                    v = r.take(r.u(4))
-                elif form == FORM_data16:
-                    v = r.take(16)
-                else:
-                    raise DwarfError(f".debug_info at offset {off:#x}: unknown attribute form "
-                                     f"{form:#x} (attribute {at:#x}, form {form0:#x})")
-                attrs[at] = v
-            self.dies[off] = die
-            if stack:
-                stack[-1].children.append(die)
-            elif unit.root is None:
-                unit.root = die
-            if ab.children:
-                stack.append(die)
+                    stack[-1].children.append(die)
+                elif unit.root is None:
+                    unit.root = die
+                if children:
+                    stack.append(die)
+        except IndexError:
+            raise DwarfError(f".debug_info at offset {off:#x}: DIE runs past the end of the "
+                             "section") from None
         root = unit.root
         if root is None:
             return
+        osize, asize = unit.offset_size, unit.address_size
         unit.str_offsets_base = root.get_int(AT_str_offsets_base, 8) or 0
         unit.addr_base = root.get_int(AT_addr_base, 8) or 0
-        if pending_str:
-            so = self.sections.data.get(".debug_str_offsets", b"")
-            for die, at, idx in pending_str:
-                p = unit.str_offsets_base + idx * osize
-                if not 0 <= p <= len(so) - osize:
-                    raise DwarfError(f"DIE at .debug_info+{die.offset:#x}: string index {idx} "
-                                     f"is outside .debug_str_offsets ({len(so)} bytes)")
-                soff = int.from_bytes(so[p:p + osize], "little" if self._e == "<" else "big")
-                die.attrs[at] = _cstr_at(strs, soff, ".debug_str")
-        if pending_addr:
-            ad = self.sections.data.get(".debug_addr", b"")
-            for die, at, idx in pending_addr:
-                p = unit.addr_base + idx * asize
-                if not 0 <= p <= len(ad) - asize:
-                    raise DwarfError(f"DIE at .debug_info+{die.offset:#x}: address index "
-                                     f"{idx} is outside .debug_addr ({len(ad)} bytes)")
-                die.attrs[at] = int.from_bytes(ad[p:p + asize],
-                                               "little" if self._e == "<" else "big")
+        order = "little" if self._e == "<" else "big"
+        for pending, sec, base_, width in (
+                (pending_str, ".debug_str_offsets", unit.str_offsets_base, osize),
+                (pending_addr, ".debug_addr", unit.addr_base, asize)):
+            table_ = self.sections.data.get(sec, b"")
+            for die, at, idx in pending:
+                p = base_ + idx * width
+                if not 0 <= p <= len(table_) - width:
+                    raise DwarfError(f"DIE at .debug_info+{die.offset:#x}: index {idx} is "
+                                     f"outside {sec} ({len(table_)} bytes)")
+                v = int.from_bytes(table_[p:p + width], order)
+                die.attrs[at] = _cstr_at(strs, v, ".debug_str") if pending is pending_str else v
 
     # -------------------------------------------------------------- queries
     def iter_dies(self) -> list[DIE]:

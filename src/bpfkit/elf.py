@@ -21,6 +21,7 @@ from __future__ import annotations
 import gc
 import mmap
 import os
+import stat
 import struct
 import sys
 from array import array
@@ -317,9 +318,17 @@ class ElfFile:
     def open(cls, path: str | os.PathLike[str]) -> ElfFile:
         """Map ``path`` read-only; ``close()`` (or ``with``) releases the mapping."""
         fname = os.fspath(path)
-        f = open(fname, "rb")  # closed by close()
         try:
-            size = os.fstat(f.fileno()).st_size
+            # O_NONBLOCK: a FIFO must be refused, not waited on for a writer
+            fd = os.open(fname, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            raise ElfError(f"cannot open {fname}: {e.strerror}") from None
+        f = os.fdopen(fd, "rb")  # closed by close()
+        try:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise ElfError(f"{fname}: not a regular file, so not an ELF object")
+            size = st.st_size
             if size == 0:
                 raise ElfError(f"{fname}: empty file, not an ELF object")
             mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)

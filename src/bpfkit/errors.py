@@ -33,8 +33,14 @@ class DwarfError(ParseError):
     """Malformed or unsupported DWARF debug information (``.debug_*`` sections)."""
 
 
-class SpecError(BpfkitError):
-    """An object file that parses but cannot describe a valid collection."""
+class SpecError(ParseError):
+    """An object file that parses but cannot describe a valid collection (a ParseError: the
+    object is still untrusted input, and callers catch one class for "bad object")."""
+
+
+class UsageError(BpfkitError):
+    """A value the user typed cannot be used (a --const of the wrong type, a number out of
+    range): the command line's exit code 2, like argparse's own errors."""
 
 
 class KernelError(BpfkitError):
@@ -147,7 +153,37 @@ _HINTS = {
 }
 
 
-CAPS = {"CAP_NET_ADMIN": 12, "CAP_SYS_ADMIN": 21, "CAP_PERFMON": 38, "CAP_BPF": 39}
+CAPS = {"CAP_NET_ADMIN": 12, "CAP_NET_RAW": 13, "CAP_SYS_ADMIN": 21, "CAP_PERFMON": 38,
+        "CAP_BPF": 39}
+
+# What BPF_PROG_LOAD demands beyond CAP_BPF, by program type name (the kernel's
+# is_net_admin_prog_type() and is_perfmon_prog_type() in kernel/bpf/syscall.c).
+_NET_ADMIN_PROGS = frozenset({
+    "SCHED_CLS", "SCHED_ACT", "XDP", "LWT_IN", "LWT_OUT", "LWT_XMIT", "LWT_SEG6LOCAL",
+    "SK_SKB", "SK_MSG", "FLOW_DISSECTOR", "CGROUP_DEVICE", "CGROUP_SOCK", "CGROUP_SOCK_ADDR",
+    "CGROUP_SOCKOPT", "CGROUP_SYSCTL", "SOCK_OPS", "EXT", "NETFILTER"})
+_PERFMON_PROGS = frozenset({
+    "KPROBE", "TRACEPOINT", "PERF_EVENT", "RAW_TRACEPOINT", "RAW_TRACEPOINT_WRITABLE",
+    "TRACING", "LSM", "STRUCT_OPS", "EXT"})
+
+
+def caps_for_program(prog_type: str) -> list[str]:
+    """The capabilities loading a program of this type needs (CAP_SYS_ADMIN covers all)."""
+    need = ["CAP_BPF"]
+    if prog_type in _PERFMON_PROGS:
+        need.append("CAP_PERFMON")
+    if prog_type in _NET_ADMIN_PROGS:
+        need.append("CAP_NET_ADMIN")
+    return need
+
+
+def missing_caps(need: list[str]) -> list[str]:
+    """Those of ``need`` this process lacks ([] when it has them, CAP_SYS_ADMIN, or we
+    cannot tell)."""
+    caps = effective_caps()
+    if caps is None or "CAP_SYS_ADMIN" in caps:
+        return []
+    return [c for c in need if c not in caps]
 
 
 def effective_caps() -> set[str] | None:

@@ -18,7 +18,7 @@ from .errors import BpfkitError
 __all__ = [
     "Bucket", "Histogram", "log2_buckets", "linear_buckets", "format_log2_hist",
     "format_linear_hist", "print_log2_hist", "print_linear_hist", "histograms_from_map",
-    "counts_from_items", "log2_slot",
+    "counts_from_items", "log2_slot", "format_bpftrace_rows",
 ]
 
 
@@ -186,11 +186,20 @@ def _human(v: int) -> str:
     return str(v)
 
 
-def _format_bpftrace(buckets: list[Bucket], kind: str, width: int) -> str:
-    if not buckets:
+def format_bpftrace_rows(rows: Iterable[tuple[str, int]], width: int = 52) -> str:
+    """bpftrace's ``hist()``/``lhist()`` lines from (label, count) rows: the label in 16
+    columns, the count right-aligned in 8, then a bar of '@' scaled to ``width``
+    (checked against bpftrace 0.17's output by tests/trace)."""
+    rows = list(rows)
+    if not rows:
         return ""
-    vmax = max(b.count for b in buckets)
-    lines = []
+    vmax = max(c for _, c in rows)
+    return "\n".join(f"{label:<16}{c:>8} |{_stars(c, vmax, width, '@'):<{width}}|"
+                     for label, c in rows)
+
+
+def _format_bpftrace(buckets: list[Bucket], kind: str, width: int) -> str:
+    rows = []
     for b in buckets:
         if kind == "log2" and b.high <= 1 and b.low == b.high:
             label = f"[{b.low}]"
@@ -198,8 +207,8 @@ def _format_bpftrace(buckets: list[Bucket], kind: str, width: int) -> str:
             label = "[0, 2)"
         else:
             label = f"[{_human(b.low)}, {_human(b.high + 1)})"
-        lines.append(f"{label:<20}{b.count:>8} |{_stars(b.count, vmax, width, '@'):<{width}}|")
-    return "\n".join(lines)
+        rows.append((label, b.count))
+    return format_bpftrace_rows(rows, width)
 
 
 def format_log2_hist(counts: Sequence[int] | Mapping[int, int], val_type: str = "value", *,

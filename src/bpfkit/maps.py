@@ -10,7 +10,8 @@ from __future__ import annotations
 import ctypes
 import errno
 import mmap as _mmap
-from collections.abc import Iterable, Iterator
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -98,6 +99,43 @@ class CtypesCodec(RawCodec):
         if isinstance(v, ctypes._SimpleCData):
             return v.value
         return v
+
+
+_INT_FORMATS = {(1, False): "B", (2, False): "H", (4, False): "I", (8, False): "Q",
+                (1, True): "b", (2, True): "h", (4, True): "i", (8, True): "q"}
+
+
+def column_decoder(codec: Codec) -> Callable[[bytes, int], list[Any]] | None:
+    """A decoder of ``n`` back-to-back values at C speed (``memoryview.cast``), when the
+    codec's values are plain integers in this machine's byte order; else None.
+
+    Why: a batch dump hands back thousands of keys and values in two contiguous buffers;
+    decoding them one ``decode`` call at a time is most of the cost of dumping a big map.
+    """
+    fmt: str | None = None
+    if isinstance(codec, CtypesCodec):
+        ct = codec.ctype
+        if issubclass(ct, ctypes._SimpleCData) and ct._type_ in "bBhHiIlLqQ":
+            fmt = ct._type_
+    elif type(codec).__name__ == "BTFCodec":
+        from .btf.types import Int, Pointer
+        spec = codec.spec  # type: ignore[attr-defined]
+        t = spec.resolve_type(codec.type_id)  # type: ignore[attr-defined]
+        if spec.byteorder != sys.byteorder:
+            return None
+        if isinstance(t, Int) and t.encoding in (0, 1) and t.offset == 0 and \
+                t.bits == t.size * 8:
+            fmt = _INT_FORMATS.get((t.size, bool(t.encoding & 1)))
+        elif isinstance(t, Pointer):
+            fmt = "Q"
+    if fmt is None or ctypes.sizeof(ctypes.c_long) != 8 and fmt in "lL":
+        return None
+    size = codec.size
+    f = fmt
+
+    def dec(buf: bytes, n: int) -> list[Any]:
+        return memoryview(buf)[:n * size].cast(f).tolist()  # type: ignore[call-overload,no-any-return]
+    return dec
 
 
 def _codec(layout: Any, size: int) -> Codec:
@@ -430,8 +468,8 @@ class Map(FDObject):
     def items(self) -> Iterator[tuple[Any, Any]]:
         """All (key, value) pairs, with batch lookups where the kernel has them."""
         if self._can_batch():
-            for k, v in self._batch_items():
-                yield self.key_codec.decode(k), self._dec_value(v)
+            for keys, vals in self._decoded_batches():
+                yield from zip(keys, vals, strict=True)
             return
         for k in self._raw_keys():
             raw = self._lookup_raw(k)
@@ -453,6 +491,35 @@ class Map(FDObject):
                 yield k, [bytes(v[i * s:i * s + n]) for i in range(self.ncpus)]
             else:
                 yield k, bytes(v[:n])
+
+    def use_btf(self, spec: Any, key_type_id: int, value_type_id: int) -> None:
+        """Decode keys and values through BTF types (a type whose size differs from the
+        map's key/value size is ignored: that side stays bytes)."""
+        from .btf.codec import BTFCodec
+        for attr, tid, size in (("key_codec", key_type_id, self.key_size),
+                                ("value_codec", value_type_id, self.value_size)):
+            if not tid:
+                continue
+            try:
+                codec = BTFCodec(spec, tid)
+            except BpfkitError:
+                continue
+            if codec.size == size:
+                setattr(self, attr, codec)
+
+    def lookup_raw(self, key: bytes) -> bytes | list[bytes] | None:
+        """The undecoded value for key bytes (one per possible CPU for per-CPU maps), or
+        None if absent: for byte-level consumers like ``items_raw``."""
+        if len(key) != self.key_size:
+            raise ValueError(f"map {self.name!r}: key of {len(key)} bytes, the map's keys "
+                             f"are {self.key_size}")
+        raw = self._lookup_raw(key)
+        if raw is None:
+            return None
+        s, n = self._stride, self.value_size
+        if self.percpu:
+            return [bytes(raw[i * s:i * s + n]) for i in range(self.ncpus)]
+        return bytes(raw[:n])
 
     def values(self) -> Iterator[Any]:
         for _, v in self.items():
@@ -529,6 +596,12 @@ class Map(FDObject):
                      delete: bool = False) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
         """One BPF_MAP_LOOKUP(_AND_DELETE)_BATCH call: up to ``count`` raw (key, value) pairs
         and the token to pass next (None when the map is exhausted)."""
+        kraw, vraw, n, token = self._lookup_batch_raw(count, token, delete)
+        ks, vs = self.key_size, self._vbuf_size
+        return [(kraw[i * ks:(i + 1) * ks], vraw[i * vs:(i + 1) * vs]) for i in range(n)], token
+
+    def _lookup_batch_raw(self, count: int, token: bytes | None,
+                          delete: bool) -> tuple[bytes, bytes, int, bytes | None]:
         kbufs = ctypes.create_string_buffer(self.key_size * count)
         vbufs = ctypes.create_string_buffer(self._vbuf_size * count)
         tsize = max(self.key_size, 8)
@@ -545,47 +618,59 @@ class Map(FDObject):
         elif err:
             raise sc.raise_errno(cmd, err, self._objname())
         n = a.count
-        kraw, vraw = kbufs.raw, vbufs.raw
         ks, vs = self.key_size, self._vbuf_size
-        pairs = [(kraw[i * ks:(i + 1) * ks], vraw[i * vs:(i + 1) * vs]) for i in range(n)]
-        return pairs, (None if done else out_b.raw)
+        return (ctypes.string_at(kbufs, n * ks), ctypes.string_at(vbufs, n * vs), n,
+                None if done else out_b.raw)
 
-    def _batch_items(self, values: bool = True, chunk: int = 0) -> Iterator[tuple[bytes, bytes]]:
-        count = chunk or max(64, min(self.max_entries, 8192))
+    def _batch_raw(self, chunk: int = 0, delete: bool = False) -> Iterator[tuple[bytes, bytes, int]]:
+        """(keys buffer, values buffer, count) per BPF_MAP_LOOKUP(_AND_DELETE)_BATCH call."""
+        count = chunk or max(64, min(self.max_entries, 65536))
         token: bytes | None = None
         while True:
             try:
-                pairs, token = self.lookup_batch(count, token)
+                kraw, vraw, n, token = self._lookup_batch_raw(count, token, delete)
             except KernelError as e:
                 if e.errno == errno.ENOSPC and count < 1 << 20:  # a bucket bigger than count
                     count *= 2
                     continue
                 raise
-            yield from pairs
+            yield kraw, vraw, n
             if token is None:
                 return
 
+    def _batch_items(self, values: bool = True, chunk: int = 0) -> Iterator[tuple[bytes, bytes]]:
+        ks, vs = self.key_size, self._vbuf_size
+        for kraw, vraw, n in self._batch_raw(chunk):
+            yield from ((kraw[i * ks:(i + 1) * ks], vraw[i * vs:(i + 1) * vs])
+                        for i in range(n))
+
+    def _decoded_batches(self, chunk: int = 0,
+                         delete: bool = False) -> Iterator[tuple[list[Any], list[Any]]]:
+        """Decoded (keys, values) per batch call: whole columns at once where the codecs
+        are plain integers (:func:`column_decoder`), one value at a time otherwise."""
+        ks, vs = self.key_size, self._vbuf_size
+        kcol = column_decoder(self.key_codec)
+        vcol = None if self.percpu else column_decoder(self.value_codec)
+        kd, vd = self.key_codec.decode, self._dec_value
+        for kraw, vraw, n in self._batch_raw(chunk, delete):
+            keys = kcol(kraw, n) if kcol else [kd(kraw[i * ks:(i + 1) * ks]) for i in range(n)]
+            vals = vcol(vraw, n) if vcol and vs == self.value_codec.size else \
+                [vd(vraw[i * vs:(i + 1) * vs]) for i in range(n)]
+            yield keys, vals
+
     def items_batch(self, chunk: int = 0) -> list[tuple[Any, Any]]:
         """Every entry through batch lookups, decoded."""
-        kd, vd = self.key_codec.decode, self._dec_value
-        return [(kd(k), vd(v)) for k, v in self._batch_items(chunk=chunk)]
+        out: list[tuple[Any, Any]] = []
+        for keys, vals in self._decoded_batches(chunk):
+            out.extend(zip(keys, vals, strict=True))
+        return out
 
     def lookup_and_delete_batch(self, chunk: int = 0) -> list[tuple[Any, Any]]:
         """Drain the map: read and delete every entry with batch operations."""
         out: list[tuple[Any, Any]] = []
-        count = chunk or max(64, min(self.max_entries, 8192))
-        token: bytes | None = None
-        while True:
-            try:
-                pairs, token = self.lookup_batch(count, token, delete=True)
-            except KernelError as e:
-                if e.errno == errno.ENOSPC:
-                    count *= 2
-                    continue
-                raise
-            out.extend((self.key_codec.decode(k), self._dec_value(v)) for k, v in pairs)
-            if token is None:
-                return out
+        for keys, vals in self._decoded_batches(chunk, delete=True):
+            out.extend(zip(keys, vals, strict=True))
+        return out
 
     def update_batch(self, items: Iterable[tuple[Any, Any]] | dict[Any, Any],
                      flags: int = BPF_ANY, elem_flags: int = 0) -> int:

@@ -20,7 +20,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .errors import BpfkitError, KernelError, NotFound, kernel_error
+from .errors import BpfkitError, KernelError, NotFound, ParseError, kernel_error
 from .netns import NetnsRef, enter
 
 __all__ = ["Netlink", "NetlinkMessage", "LinkAttrs", "XdpState", "Address", "Qdisc",
@@ -127,12 +127,12 @@ def nested(kind: int, *children: bytes) -> bytes:
 
 
 def iter_attrs(data: bytes, offset: int = 0) -> Iterator[tuple[int, bytes]]:
-    """(type, payload) pairs of an attribute stream; raises ParseError-like BpfkitError if cut."""
+    """(type, payload) pairs of an attribute stream; raises ParseError if cut."""
     end = len(data)
     while offset + _NLA.size <= end:
         n, kind = _NLA.unpack_from(data, offset)
         if n < _NLA.size or offset + n > end:
-            raise BpfkitError(f"malformed netlink attribute at offset {offset} (len {n})")
+            raise ParseError(f"malformed netlink attribute at offset {offset} (len {n})")
         yield kind & NLA_TYPE_MASK, data[offset + _NLA.size:offset + n]
         offset += (n + 3) & ~3
 
@@ -596,7 +596,7 @@ def _extack(body: bytes, off: int, flags: int) -> str | None:
 
 def _parse_link(payload: bytes) -> LinkAttrs:
     if len(payload) < _IFINFOMSG.size:
-        raise BpfkitError("truncated ifinfomsg from the kernel")
+        raise ParseError("truncated ifinfomsg from the kernel")
     _fam, typ, idx, flags, _chg = _IFINFOMSG.unpack_from(payload)
     a = parse_attrs(payload, _IFINFOMSG.size)
     kind = ""

@@ -17,6 +17,7 @@ import errno
 import itertools
 import os
 import shutil
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -26,7 +27,8 @@ from .errors import BpfkitError, KernelError, NotFound, kernel_error
 from .syscall import libc
 
 __all__ = ["NetNS", "NetnsRef", "create", "delete", "enter", "exists",
-           "netns_inode", "open_netns", "current_netns_path", "NETNS_RUN_DIR"]
+           "netns_inode", "open_netns", "current_netns_path", "NETNS_RUN_DIR",
+           "netns_cookie", "netns_identity", "same_netns", "find_netns"]
 
 CLONE_NEWNET = 0x40000000
 NETNS_RUN_DIR = "/run/netns"
@@ -84,6 +86,81 @@ def netns_inode(ref: NetnsRef = None) -> int:
         return os.fstat(fd).st_ino
     finally:
         os.close(fd)
+
+
+SO_NETNS_COOKIE = 71
+
+
+def netns_cookie(ref: NetnsRef = None) -> int | None:
+    """The kernel's cookie of a netns (getsockopt SO_NETNS_COOKIE on a socket made inside
+    it, Linux 5.14+): unlike the nsfs inode number it is never reused.  None if the kernel
+    does not have it."""
+    with enter(ref):
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+                raw = s.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8)
+        except OSError:
+            return None
+    return int.from_bytes(raw, "little")
+
+
+def netns_identity(ref: NetnsRef = None) -> dict[str, int]:
+    """What names a netns across processes and time, for records that outlive us: its
+    inode and device, and the cookie where the kernel has one.  Without a cookie (kernels
+    before 5.14) the inode may be reused by a later namespace, so the users of an identity
+    check a marker of their own as well (the interface they attached to)."""
+    fd = open_netns(ref) if not isinstance(ref, int) else os.dup(ref)
+    try:
+        st = os.fstat(fd)
+        out = {"ino": st.st_ino, "dev": st.st_dev}
+        cookie = netns_cookie(fd)
+        if cookie is not None:
+            out["cookie"] = cookie
+        return out
+    finally:
+        os.close(fd)
+
+
+def same_netns(fd: int, ident: dict[str, Any]) -> bool:
+    """Whether ``fd`` is the namespace ``ident`` (from :func:`netns_identity`) named."""
+    st = os.fstat(fd)
+    if st.st_ino != ident.get("ino") or ("dev" in ident and st.st_dev != ident["dev"]):
+        return False
+    if "cookie" in ident:
+        return netns_cookie(fd) == ident["cookie"]
+    return True
+
+
+def find_netns(ident: dict[str, Any], hint: str | None = None) -> int | None:
+    """An fd on the namespace ``ident`` names if it still exists anywhere (a path under
+    /run/netns, ``hint``, or a process's ``/proc/PID/ns/net``), else None: a namespace that
+    is gone took its attachments with it."""
+    candidates = [hint] if hint else []
+    candidates.append(current_netns_path())
+    with contextlib.suppress(OSError):
+        candidates += [os.path.join(NETNS_RUN_DIR, n) for n in os.listdir(NETNS_RUN_DIR)]
+    with contextlib.suppress(OSError):
+        candidates += [f"/proc/{p}/ns/net" for p in os.listdir("/proc") if p.isdigit()]
+    tried: set[tuple[int, int]] = set()
+    for path in candidates:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in tried or st.st_ino != ident.get("ino"):
+            continue
+        tried.add((st.st_dev, st.st_ino))
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            if same_netns(fd, ident):
+                return fd
+        except (OSError, BpfkitError):
+            pass
+        os.close(fd)
+    return None
 
 
 def setns(fd: int, nstype: int = CLONE_NEWNET) -> None:

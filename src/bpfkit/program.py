@@ -15,7 +15,7 @@ from typing import Any
 from . import syscall as sc
 from . import verifier_log
 from ._consts import AttachType, Cmd, ProgramType
-from .errors import BpfkitError, KernelError, VerifierError
+from .errors import BpfkitError, KernelError, VerifierError, caps_for_program, missing_caps
 from .fd import FDObject
 
 __all__ = ["Program", "ProgramInfo", "TestRunResult", "load_program"]
@@ -161,11 +161,18 @@ def load_program(prog_type: int, insns: bytes, *, license: str = "GPL", name: st
             at = AttachType(expected_attach_type).name if expected_attach_type else None
         except ValueError:
             pt, at = str(prog_type), None
-        hint = (f"the kernel refused program type {pt}"
-                + (f" with attach type {at}" if at else "")
-                + " before verification: this needs root/CAP_BPF (+CAP_PERFMON for tracing), "
-                  "or the kernel does not allow this program type (lockdown, missing "
-                  "CONFIG_FUNCTION_TRACER/BPF_LSM for fentry/fexit/lsm)")
+        lacking = missing_caps(caps_for_program(pt))
+        if lacking:  # name what is missing: CAP_NET_ADMIN for tc/xdp, not CAP_BPF
+            hint = (f"loading {pt} programs needs {' and '.join(caps_for_program(pt))}; this "
+                    f"process lacks {' and '.join(lacking)}: run as root or grant "
+                    f"{', '.join(lacking)}")
+        else:
+            hint = (f"the kernel refused program type {pt}"
+                    + (f" with attach type {at}" if at else "")
+                    + " before verification: this needs root/CAP_BPF (+CAP_PERFMON for "
+                      "tracing, CAP_NET_ADMIN for networking), or the kernel does not allow "
+                      "this program type (lockdown, missing CONFIG_FUNCTION_TRACER/BPF_LSM "
+                      "for fentry/fexit/lsm)")
     raise sc.raise_errno(Cmd.PROG_LOAD, err2, label, hint=hint)
 
 

@@ -19,7 +19,8 @@ from typing import Any
 
 from ._consts import HelperId, MapType
 from .cleanup import interrupt_on_term
-from .errors import BpfkitError
+from .errors import BpfkitError, UsageError
+from .show import plain, text
 
 _SKIP_MAPS = {MapType.RINGBUF, MapType.PERF_EVENT_ARRAY, MapType.PROG_ARRAY,
               MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.STACK_TRACE,
@@ -28,20 +29,13 @@ _SKIP_MAPS = {MapType.RINGBUF, MapType.PERF_EVENT_ARRAY, MapType.PROG_ARRAY,
 
 
 def parse_const(text: str) -> tuple[str, Any]:
-    """``NAME=VALUE``: ints (0x.., negative), true/false, else a string."""
-    if "=" not in text:
-        raise BpfkitError(f"--const {text!r}: expected NAME=VALUE")
-    name, _, raw = text.partition("=")
-    v: Any = raw
-    low = raw.lower()
-    if low in ("true", "false"):
-        v = low == "true"
-    else:
-        try:
-            v = int(raw, 0)
-        except ValueError:
-            pass
-    return name.strip(), v
+    """``NAME=VALUE``: the value stays text until the variable's BTF type parses it (an int
+    in any base, a bool, a char or string, an enumerator name); see spec.encode_text."""
+    from .spec import ConstText
+    name, sep, raw = text.partition("=")
+    if not sep or not name.strip():
+        raise UsageError(f"--const {text!r}: expected NAME=VALUE")
+    return name.strip(), ConstText(raw)
 
 
 def _status(msg: str, quiet: bool) -> None:
@@ -50,41 +44,11 @@ def _status(msg: str, quiet: bool) -> None:
 
 
 def _jsonable(v: Any) -> Any:
-    """JSON data for a decoded value: enums by name, records as objects, raw bytes as hex."""
-    from .btf.codec import EnumInt
-    if isinstance(v, EnumInt):
-        return v.name if v.name is not None else int(v)
-    if hasattr(v, "_asdict"):
-        return {k: _jsonable(x) for k, x in v._asdict(recursive=False).items()}
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return bytes(v).hex()
-    if isinstance(v, bool) or not isinstance(v, int):
-        return v
-    return int(v)
+    return plain(v)
 
 
 def _fmt_value(v: Any) -> str:
-    """One line of text for a decoded value: enums by name, records as {field: value}."""
-    from .btf.codec import EnumInt
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return bytes(v).hex()
-    if isinstance(v, EnumInt):
-        return v.name if v.name is not None else str(int(v))
-    if hasattr(v, "_asdict"):
-        v = v._asdict(recursive=False)
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k}: {_fmt_value(x)}" for k, x in v.items()) + "}"
-    if isinstance(v, (list, tuple)):
-        if len(v) > 16:
-            return f"[{', '.join(_fmt_value(x) for x in v[:16])}, ...]"
-        return "[" + ", ".join(_fmt_value(x) for x in v) + "]"
-    if isinstance(v, str):
-        return repr(v)
-    return str(v)
+    return text(v)
 
 
 def _warn(msg: str, quiet: bool) -> None:
@@ -125,17 +89,81 @@ def _uses_printk(coll: Any) -> bool:
     return False
 
 
+def hist_slots(btf: Any, type_id: int) -> str | None:
+    """How a value type holds a histogram: ``""`` when it is itself an array of u32/u64
+    slots, the member name when it is a struct whose member is such an array (the
+    libbpf-tools ``struct hist { __u32 slots[N]; ... }``), None when it is not one."""
+    from .btf import types as bt
+    from .errors import ParseError
+
+    def slots(tid: int) -> bool:
+        t = btf.type(btf.resolve(tid))
+        if not isinstance(t, bt.Array) or t.nelems < 2:
+            return False
+        e = btf.type(btf.resolve(t.type))
+        return isinstance(e, bt.Int) and e.size in (4, 8) and not e.is_char and not e.is_bool
+
+    if not type_id or btf is None:
+        return None
+    try:
+        if slots(type_id):
+            return ""
+        t = btf.type(btf.resolve(type_id))
+        if isinstance(t, bt.Struct):
+            for m in t.members:
+                if m.name and not m.bitfield_size and slots(m.type):
+                    return m.name
+    except ParseError:
+        return None
+    return None
+
+
+def _sum_slots(values: list[Any], member: str) -> tuple[list[int], Any]:
+    """Slot counts summed over per-CPU copies, and the first copy (for other members)."""
+    rows = [list(getattr(v, member) if member else v) for v in values]
+    return [sum(col) for col in zip(*rows, strict=True)], values[0]
+
+
+def _histograms(m: Any, items: list[tuple[Any, Any]], member: str
+                ) -> list[tuple[Any, Any, list[int]]]:
+    """(key, other members, slot counts) per key that has any count."""
+    out = []
+    for k, v in items:
+        counts, first = _sum_slots(v if m.percpu else [v], member)
+        if not any(counts):
+            continue
+        extra = None
+        if member:
+            extra = {f: x for f, x in first._asdict(recursive=False).items() if f != member}
+        out.append((k, extra or None, counts))
+    return out
+
+
+def _decode_global(var: Any) -> Any:
+    """A global's value through the BTF value codec (structs as records, enums by name)."""
+    from .btf.codec import decoder_for
+    if var.btf is not None and var.type_id:
+        try:
+            return decoder_for(var.btf, var.type_id)(var.raw)
+        except BpfkitError:
+            pass
+    return var.value
+
+
 def print_maps(coll: Any, as_json: bool, out: Any = sys.stdout) -> None:
-    """Every map at exit: globals, histograms, sorted counters, other entries."""
+    """Every map at exit: globals, histograms (recognised by their BTF value type, one per
+    key like bpftrace's ``@h[key]``), sorted counters, other entries."""
     from . import histogram
     result: dict[str, Any] = {}
     variables = getattr(coll, "variables", {})
-    shown_vars = {n: v for n, v in variables.items() if not n.startswith(("_", "unused"))}
+    # function-scope statics ("func.name") are the program's own scratch, not results
+    shown_vars = {n: v for n, v in variables.items()
+                  if not n.startswith(("_", "unused")) and "." not in n}
     if shown_vars:
         vals = {}
         for n, var in shown_vars.items():
             try:
-                vals[n] = var.value
+                vals[n] = _decode_global(var)
             except BpfkitError:
                 continue
         result["globals"] = vals
@@ -143,6 +171,7 @@ def print_maps(coll: Any, as_json: bool, out: Any = sys.stdout) -> None:
             print("\nglobals:", file=out)
             for n, v in vals.items():
                 print(f"  {n} = {_fmt_value(v)}", file=out)
+    btf = getattr(coll.spec, "btf", None)
     for name, m in coll.maps.items():
         spec = coll.spec.maps.get(name)
         if (spec is not None and spec.is_data) or name.startswith(("__bpf_usdt", ".")):
@@ -155,16 +184,30 @@ def print_maps(coll: Any, as_json: bool, out: Any = sys.stdout) -> None:
             if not as_json:
                 print(f"\n@{name}: cannot read: {e}", file=out)
             continue
+        member = hist_slots(btf, spec.value_type_id) if spec is not None else None
+        if member is not None:
+            hists = _histograms(m, items, member)
+            single = m.type in (MapType.ARRAY, MapType.PERCPU_ARRAY) and m.max_entries == 1
+            if single:
+                counts = dict(enumerate(hists[0][2])) if hists else {}
+                result[name] = {"type": "log2_histogram", "buckets": counts}
+            else:
+                result[name] = {"type": "log2_histogram", "per_key": [
+                    {"key": k, **({"labels": x} if x else {}), "buckets": dict(enumerate(c))}
+                    for k, x, c in hists]}
+            if not as_json:
+                if single:
+                    print(f"\n@{name}:", file=out)
+                    if hists:
+                        print(histogram.format_log2_hist(hists[0][2], "value"), file=out)
+                for k, x, c in hists if not single else []:
+                    labels = f" {_fmt_value(x)}" if x else ""
+                    print(f"\n@{name}[{_fmt_value(k)}]:{labels}", file=out)
+                    print(histogram.format_log2_hist(c, "value"), file=out)
+            continue
         if m.percpu:
             items = [(k, sum(v) if all(isinstance(x, int) for x in v) else v) for k, v in items]
         ints = all(isinstance(v, int) for _, v in items)
-        if "hist" in name and ints and items:
-            counts = {int(k) if isinstance(k, int) else i: v for i, (k, v) in enumerate(items)}
-            result[name] = {"type": "log2_histogram", "buckets": counts}
-            if not as_json:
-                print(f"\n@{name}:", file=out)
-                print(histogram.format_log2_hist(counts, "value"), file=out)
-            continue
         if ints and m.type not in (MapType.ARRAY, MapType.PERCPU_ARRAY):
             items.sort(key=lambda kv: kv[1], reverse=True)
         elif m.type in (MapType.ARRAY, MapType.PERCPU_ARRAY) and ints:
@@ -221,6 +264,9 @@ def run(source: str, *, consts: Sequence[str] = (), duration: float = 0.0,
     if not probes:
         raise BpfkitError(f"{obj}: no program names a hook bpfkit can attach by itself "
                           "(tracepoint, raw_tp, uprobe, usdt, kprobe, fentry, iter...)")
+    # a full ring buffer fails the producer: count those failures (bpfkit.losses)
+    from .losses import count_ringbuf_losses
+    count_ringbuf_losses(spec)
     m = Manager(spec, probes, constants=constants, load_all=True, drop_unloadable=True)
     stop = {"now": False}
     try:
@@ -269,13 +315,15 @@ def _stream(m: Any, as_json: bool, duration: float, record: Sequence[str] | str 
         pipe = TracePipe()
         m._readers.append(pipe)
 
+    from .tools.base import write_line
+
     def emit(map_name: str):  # type: ignore[no-untyped-def]
         def cb(rec: Any) -> None:
             if as_json:
-                print(json.dumps({"type": "event", "map": map_name, "data": _jsonable(rec)}),
-                      flush=True)
+                write_line(json.dumps({"type": "event", "map": map_name,
+                                       "data": _jsonable(rec)}))
             else:
-                print(f"{map_name}: {_fmt_value(rec)}", flush=True)
+                write_line(f"{map_name}: {_fmt_value(rec)}")
         return cb
 
     child = subprocess.Popen(list(command)) if command else None
@@ -307,6 +355,9 @@ def _stream(m: Any, as_json: bool, duration: float, record: Sequence[str] | str 
             if child is not None and child.poll() is not None:
                 rc = child.returncode
                 break
+    except KeyboardInterrupt:
+        pass
+    try:  # what is already in the buffers is printed, not dropped, on Ctrl-C/SIGTERM
         for name, r in readers:
             r.poll(emit(name), timeout=0)
     except KeyboardInterrupt:
@@ -315,8 +366,58 @@ def _stream(m: Any, as_json: bool, duration: float, record: Sequence[str] | str 
         if child is not None and child.poll() is None:
             child.terminate()
             child.wait()
+    report_lost(coll, readers, as_json)
     print_maps(coll, as_json)
     return rc
+
+
+def lost_counts(coll: Any, readers: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    """What never reached us, per output map: failed ring buffer reserve/output calls (the
+    instrumented counter, all ring buffers together) and perf buffer losses per CPU (from
+    the kernel's PERF_RECORD_LOST)."""
+    from .losses import perfbuf_lost, ringbuf_lost
+    out: dict[str, Any] = {}
+    rings = [n for n, r in readers if coll.maps[n].type == MapType.RINGBUF]
+    if rings:
+        out["ringbuf"] = {"maps": rings, "lost": ringbuf_lost(coll) or 0}
+    perfs = [(n, r) for n, r in readers if coll.maps[n].type == MapType.PERF_EVENT_ARRAY]
+    if perfs:
+        per_cpu: dict[int, int] = {}
+        for _n, r in perfs:
+            for c, v in r.lost_per_cpu.items():
+                if v:
+                    per_cpu[c] = per_cpu.get(c, 0) + v
+        kernel = sum(per_cpu.values())
+        counted = perfbuf_lost(coll)
+        # the kernel's per-CPU count trails (a loss is reported once a later record
+        # fits); the instrumented count of failed bpf_perf_event_output calls is exact
+        out["perf"] = {"maps": [n for n, _ in perfs],
+                       "lost": max(kernel, counted or 0), "kernel_per_cpu": per_cpu}
+    out["total"] = out.get("ringbuf", {}).get("lost", 0) + out.get("perf", {}).get("lost", 0)
+    return out
+
+
+def report_lost(coll: Any, readers: Sequence[tuple[str, Any]], as_json: bool,
+                out: Any = sys.stdout) -> None:
+    """"N events lost" at exit, whenever the object has a ring or perf buffer (0 included:
+    saying nothing would leave the user to guess)."""
+    if not readers:
+        return
+    lc = lost_counts(coll, readers)
+    if as_json:
+        print(json.dumps({"type": "lost", **_jsonable(lc)}), file=out, flush=True)
+        return
+    parts = []
+    if "ringbuf" in lc:
+        parts.append(f"ring buffer {', '.join(lc['ringbuf']['maps'])}: "
+                     f"{lc['ringbuf']['lost']} (failed reserve/output)")
+    if "perf" in lc:
+        p = lc["perf"]
+        cpus = ", ".join(f"cpu {c}: {v}" for c, v in sorted(p["kernel_per_cpu"].items()))
+        parts.append(f"perf buffer {', '.join(p['maps'])}: {p['lost']}"
+                     + (f" (kernel-reported per CPU: {cpus})" if cpus else ""))
+    print(f"\n{lc['total']} events lost" + (f" — {'; '.join(parts)}" if parts else ""),
+          file=out, flush=True)
 
 
 def main_args(a: Any) -> int:

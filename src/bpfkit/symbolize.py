@@ -46,31 +46,38 @@ class Symbol:
 # --------------------------------------------------------------------------- kernel
 
 
+def parse_kallsyms(data: bytes, text_only: bool = True) -> list[tuple[int, str, str]]:
+    """``(address, name, module)`` of each kallsyms line (lines that are not symbols are
+    skipped: the file is the kernel's, but it is also read from paths users give)."""
+    entries: list[tuple[int, str, str]] = []
+    for line in data.splitlines():
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        typ = parts[1]
+        if text_only and typ not in (b"t", b"T", b"w", b"W"):
+            continue
+        try:
+            a = int(parts[0], 16)
+        except ValueError:
+            continue
+        if a == 0:
+            continue
+        mod = parts[3].decode(errors="replace").strip("[]") if len(parts) > 3 else ""
+        entries.append((a, parts[2].decode(errors="replace"), mod))
+    return entries
+
+
 class KernelSymbols:
     """/proc/kallsyms as sorted arrays; ``resolve(addr)`` is a bisect."""
 
     def __init__(self, path: str = "/proc/kallsyms", text_only: bool = True) -> None:
-        entries: list[tuple[int, str, str]] = []
         try:
             with open(path, "rb") as f:
                 data = f.read()
         except OSError as e:
             raise BpfkitError(f"cannot read {path}: {e.strerror}") from None
-        for line in data.splitlines():
-            parts = line.split()
-            if len(parts) < 3:
-                continue
-            typ = parts[1]
-            if text_only and typ not in (b"t", b"T", b"w", b"W"):
-                continue
-            try:
-                a = int(parts[0], 16)
-            except ValueError:
-                continue
-            if a == 0:
-                continue
-            mod = parts[3].decode(errors="replace").strip("[]") if len(parts) > 3 else ""
-            entries.append((a, parts[2].decode(errors="replace"), mod))
+        entries = parse_kallsyms(data, text_only)
         if not entries and os.geteuid() != 0:
             raise BpfkitError("kallsyms shows no addresses: run as root (kptr_restrict)")
         entries.sort()

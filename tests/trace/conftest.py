@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-COMM = "bktrace_wl"
+# Unique per test session: other sessions (other worktrees, CI) run the same workload at
+# the same time, and a comm filter must not count their syscalls.
+COMM = f"bkwl_{os.getpid():x}"[:15]
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +60,11 @@ def normalize(out: str) -> list[str]:
     """Lines to compare: the attach banner dropped, sorted (event order may differ)."""
     return sorted(ln for ln in out.splitlines() if not ln.startswith("Attaching ")
                   and "attached_probes" not in ln)
+
+
+def has_usdt(binary: object) -> bool:
+    """Whether the workload was built with <sys/sdt.h> (systemtap-sdt-dev) probes."""
+    from bpfkit.attach.usdt import parse_usdt_notes
+    from bpfkit.elf import ElfFile
+    with ElfFile.open(str(binary)) as elf:
+        return bool(parse_usdt_notes(elf, parse_args=False))

@@ -61,3 +61,26 @@ def test_interval_and_elapsed(noclang_path: str) -> None:
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert "1" in lines and "@n: 3" in lines
+
+
+def test_profile_samples_a_busy_process(workload: object, noclang_path: str) -> None:
+    # 99 Hz of cpu-clock: one sample per ~10 ms of CPU the workload used (it prints it).
+    r = run_bpfkit(["-c", f"{workload} 1 spin 1000", "-e",
+                    "profile:hz:99 /pid == cpid/ { @n = count(); @[comm] = count(); }"],
+                   noclang_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    n = next(int(ln.split()[-1]) for ln in lines if ln.startswith("@n:"))
+    cpu_ms = next(int(ln.split()[-1]) for ln in lines if ln.startswith("cpu_ms"))
+    assert cpu_ms * 0.099 * 0.5 <= n <= cpu_ms * 0.099 * 1.5 + 2, r.stdout
+    assert f"@[{COMM}]:" in r.stdout
+
+
+def test_verifier_failure_points_at_the_statement() -> None:
+    from bpfkit.trace.errors import Span, TraceError, caret
+    from bpfkit.trace.runtime import _span_of
+    spans = [None, Span(8, 20), Span(8, 20), Span(22, 30)]
+    log = "0: (bf) r9 = r1\n1: (b7) r1 = 0\n3: (79) r0 = *(u64 *)(r1 +0)\nR1 invalid mem access"
+    assert _span_of(log, spans) == Span(22, 30)
+    err = TraceError("the verifier rejected it", Span(22, 30), "BEGIN { @a = 1; @b = 22; }")
+    assert caret(err.source, err.span).splitlines()[-1] == " " * 22 + "^~~~"

@@ -13,8 +13,9 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from .. import cleanup
 from .. import syscall as sc
-from .._consts import BPF_F_ALLOW_MULTI, AttachType
+from .._consts import BPF_F_ALLOW_MULTI, AttachType, Cmd
 from ..errors import AttachError, KernelError
 from ..link import CallbackLink, Link
 from . import perf
@@ -86,22 +87,79 @@ def attach_cgroup(prog: Any, cgroup: str | int, attach_type: int | None = None, 
                 if owned:
                     os.close(fd)  # the link holds its own reference to the cgroup
                 return _track(prog, Link(lfd, hook, program=prog, hook=hook))
-        sc.prog_attach(fd, prog.fd, at, flags=flags, obj=hook)
+        # BPF_PROG_ATTACH outlives the process: record the intent first, so that
+        # `bpfkit cleanup` detaches it (this program id only) if we are killed.
+        token = _record_cgroup(fd, prog, at)
+        try:
+            sc.prog_attach(fd, prog.fd, at, flags=flags, obj=hook)
+        except BaseException:
+            if token:
+                cleanup.forget(token)
+            raise
+        if token:
+            cleanup.confirm(token)
     except BaseException:
         if owned:
             os.close(fd)
         raise
     cg_fd = fd if owned else os.dup(fd)
     prog_fd = os.dup(prog.fd)  # detach must work even after the Program is closed
+    link: CallbackLink
 
     def detach() -> None:
         try:
             sc.prog_detach(cg_fd, prog_fd, at, obj=hook)
+            if token:
+                cleanup.forget(token)
         finally:
             os.close(cg_fd)
             os.close(prog_fd)
+            cleanup.untrack(link)
 
-    return _track(prog, CallbackLink(detach, hook, program=prog, hook=hook))
+    link = CallbackLink(detach, hook, program=prog, hook=hook)
+    cleanup.track(link)
+    return _track(prog, link)
+
+
+def _record_cgroup(cg_fd: int, prog: Any, at: int) -> str | None:
+    """An intent record for a BPF_PROG_ATTACH: the cgroup (its path and id, the inode
+    number, which cgroup2 never reuses), the program id and the attach type."""
+    path = os.readlink(f"/proc/self/fd/{cg_fd}")
+    try:
+        prog_id = sc.obj_info(prog.fd, sc.ProgInfo()).id
+        return cleanup.record("cgroup", {"path": path, "cgroup_id": os.fstat(cg_fd).st_ino,
+                                         "attach_type": int(at), "prog_id": prog_id},
+                              module=__name__, state="intent")
+    except OSError:
+        return None
+
+
+def _clean_cgroup(rec: cleanup.Record) -> None:
+    """Detach the recorded program from the recorded cgroup, if both still exist."""
+    d = rec.data
+    try:
+        cg = os.open(d["path"], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return  # the cgroup is gone, and its attachments with it
+    try:
+        if os.fstat(cg).st_ino != d["cgroup_id"]:
+            return  # another cgroup at the same path: not ours
+        try:
+            pfd = sc.get_fd_by_id(Cmd.PROG_GET_FD_BY_ID, d["prog_id"])
+        except KernelError:
+            return  # the program is gone, so it is attached nowhere
+        try:
+            sc.prog_detach(cg, pfd, d["attach_type"], obj=f"cgroup {d['path']}")
+        except KernelError as e:
+            if e.errno != errno.ENOENT:  # ENOENT: never attached (an intent) or detached
+                raise
+        finally:
+            os.close(pfd)
+    finally:
+        os.close(cg)
+
+
+cleanup.register_cleaner("cgroup", _clean_cgroup)
 
 
 # --------------------------------------------------------------------------- perf events

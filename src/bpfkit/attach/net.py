@@ -28,7 +28,15 @@ from .. import cleanup
 from .. import netlink as nlk
 from .. import syscall as sc
 from .._consts import BPF_F_AFTER, BPF_F_BEFORE, BPF_F_ID, BPF_F_LINK, AttachType, Cmd, ProgramType
-from ..errors import ENOTSUPP, AttachError, BpfkitError, KernelError, NotFound, kernel_error
+from ..errors import (
+    ENOTSUPP,
+    AttachError,
+    BpfkitError,
+    KernelError,
+    NotFound,
+    PermissionDenied,
+    kernel_error,
+)
 from ..link import CallbackLink, Link
 from ..netns import NETNS_RUN_DIR, NetNS, NetnsRef, enter, netns_inode, open_netns
 
@@ -178,9 +186,28 @@ def query_tcx(iface: Iface, direction: str = "ingress", *, netns: NetnsRef = Non
 # ------------------------------------------------------------------ legacy tc
 
 
-def _qdisc_records(ino: int, idx: int) -> list[cleanup.Record]:
+def _ns_ident(nsfd: int) -> dict[str, int]:
+    from ..netns import netns_identity
+    return netns_identity(nsfd)
+
+
+def _qdisc_records(ident: dict[str, Any], idx: int) -> list[cleanup.Record]:
+    """Records of clsact qdiscs bpfkit created on this device (any process)."""
     return [r for r in cleanup.records() if r.kind == "tc-qdisc"
-            and r.data.get("netns_ino") == ino and r.data.get("ifindex") == idx]
+            and r.data.get("netns") == ident and r.data.get("ifindex") == idx]
+
+
+def _ours(f: nlk.TcFilter, data: dict[str, Any]) -> bool:
+    """Whether filter ``f`` is the one the record describes: same name (which carries the
+    pid and start time of its bpfkit process) and same program; prio and handle too once
+    confirmed."""
+    if f.name != data["tag"]:
+        return False
+    if data.get("prog_id") and f.prog_id and f.prog_id != data["prog_id"]:
+        return False
+    if "prio" in data and (f.prio != data["prio"] or f.handle != data["handle"]):
+        return False
+    return True
 
 
 def _tc_remove(nl: nlk.Netlink, data: dict[str, Any]) -> None:
@@ -192,16 +219,15 @@ def _tc_remove(nl: nlk.Netlink, data: dict[str, Any]) -> None:
     except NotFound:
         present = []  # the device is gone, and the filter with it
     for f in present:
-        if f.prio == data["prio"] and f.handle == data["handle"] and f.name == data["tag"]:
+        if _ours(f, data):
             with contextlib.suppress(NotFound):
                 nl.filter_del(idx, prio=f.prio, handle=f.handle, protocol=f.protocol,
                               parent=data["parent"])
-            break
-    _maybe_drop_qdisc(nl, data["netns_ino"], idx)
+    _maybe_drop_qdisc(nl, data["netns"], idx)
 
 
-def _maybe_drop_qdisc(nl: nlk.Netlink, ino: int, idx: int) -> None:
-    recs = _qdisc_records(ino, idx)
+def _maybe_drop_qdisc(nl: nlk.Netlink, ident: dict[str, Any], idx: int) -> None:
+    recs = _qdisc_records(ident, idx)
     if not recs:
         return
     try:
@@ -214,37 +240,59 @@ def _maybe_drop_qdisc(nl: nlk.Netlink, ino: int, idx: int) -> None:
         cleanup.forget(r.token)
 
 
+def _tag(prog: Any) -> str:
+    """The cls_bpf filter name: program, pid and process start time, so that a filter of a
+    dead process is never taken for one of a new process that reused its pid."""
+    return f"bpfkit:{_prog_name(prog)}:{os.getpid()}:{cleanup.process_start_time() or 0}"
+
+
 def attach_tc(prog: Any, iface: Iface, direction: str = "ingress", *, prio: int = 0,
               handle: int = 0, netns: NetnsRef = None, replace: bool = False) -> CallbackLink:
     """Attach a SCHED_CLS program as a direct-action cls_bpf filter under clsact.
 
     The clsact qdisc is added if missing (and removed again when bpfkit's last filter on the
-    device goes).  The filter is named ``bpfkit:<prog name>:<pid>``; closing the returned
-    link deletes exactly that filter (its prio and handle), nothing else.
+    device goes).  The filter is named ``bpfkit:<prog name>:<pid>:<start>``; closing the
+    returned link deletes exactly that filter (its prio and handle), nothing else.  Both are
+    recorded as intents before they are made, so ``bpfkit cleanup`` finds them whenever
+    the process dies.
     """
     parent = nlk.tc_parent(direction)
     nsfd = open_netns(netns)
     try:
-        ino = os.fstat(nsfd).st_ino
+        ident = _ns_ident(nsfd)
+        prog_id = sc.obj_info(prog.fd, sc.ProgInfo()).id
         with nlk.Netlink(nsfd) as nl:
             idx = nl.ifindex(iface)
             name = nl.ifname(idx)
-            created = nl.clsact_add(idx)
-            base = {"netns_ino": ino, "netns_path": _ns_path(netns), "ifindex": idx,
+            base = {"netns": ident, "netns_path": _ns_path(netns), "ifindex": idx,
                     "ifname": name}
-            if created:
-                cleanup.record("tc-qdisc", dict(base), module=_MODULE)
-            tag = f"bpfkit:{_prog_name(prog)}:{os.getpid()}"
+            if not nl.has_clsact(idx):
+                # Intent first: a kill right after the kernel made the qdisc still leaves
+                # a record.  A qdisc that was already there is never recorded, so never ours.
+                qtoken = cleanup.record("tc-qdisc", dict(base), module=_MODULE,
+                                        state="intent")
+                try:
+                    created = nl.clsact_add(idx)
+                except BaseException:
+                    cleanup.forget(qtoken)
+                    raise
+                if created:
+                    cleanup.confirm(qtoken)
+                else:
+                    cleanup.forget(qtoken)  # someone else made it meanwhile: not ours
+            tag = _tag(prog)
+            data = dict(base, direction=direction, parent=parent, tag=tag, prog_id=prog_id)
+            token = cleanup.record("tc", data, module=_MODULE, state="intent")
             try:
                 f = nl.filter_add_bpf(idx, prog.fd, direction, name=tag, prio=prio,
                                       handle=handle, replace=replace)
             except BaseException:
+                cleanup.forget(token)  # nothing was added (the kernel said no)
                 with contextlib.suppress(KernelError):
-                    _maybe_drop_qdisc(nl, ino, idx)
+                    _maybe_drop_qdisc(nl, ident, idx)
                 raise
-        data = dict(base, direction=direction, parent=parent, prio=f.prio, handle=f.handle,
-                    protocol=f.protocol, tag=tag, prog_id=f.prog_id)
-        token = cleanup.record("tc", data, module=_MODULE)
+        data.update(prio=f.prio, handle=f.handle, protocol=f.protocol)
+        cleanup.confirm(token, data)
     except BaseException:
         os.close(nsfd)
         raise
@@ -334,23 +382,29 @@ def _attach_xdp_netlink(prog: Any, idx: int, flags: int, replace: Any, netns: Ne
     prog_fd = os.dup(prog.fd)
     try:
         prog_id = sc.obj_info(prog_fd, sc.ProgInfo()).id
-        with nlk.Netlink(nsfd) as nl:
-            expected = None
-            nl_flags = flags
-            if replace is False:
-                nl_flags |= nlk.XDP_FLAGS_UPDATE_IF_NOEXIST
-            elif replace is not True:
-                expected = int(replace.fd)
-            nl.xdp_set(idx, prog_fd, nl_flags, expected_fd=expected)
-            modes = [m for m, i in nl.xdp_query(idx).ids().items() if i == prog_id]
-            mode_flag = _MODE_FLAG.get(modes[0], flags) if modes else flags
-            if not modes:
-                raise AttachError(f"XDP program {_prog_name(prog)!r} was set on interface "
-                                  f"{iface!r} but is not attached there")
-        data = {"netns_ino": os.fstat(nsfd).st_ino, "netns_path": _ns_path(netns),
-                "ifindex": idx, "ifname": _ifname_in(idx, nsfd), "mode_flag": mode_flag,
-                "prog_id": prog_id}
-        token = cleanup.record("xdp", data, module=_MODULE)
+        data = {"netns": _ns_ident(nsfd), "netns_path": _ns_path(netns), "ifindex": idx,
+                "ifname": _ifname_in(idx, nsfd), "mode_flag": flags, "prog_id": prog_id}
+        # Intent first: the record names the program, so cleanup removes only that one.
+        token = cleanup.record("xdp", data, module=_MODULE, state="intent")
+        try:
+            with nlk.Netlink(nsfd) as nl:
+                expected = None
+                nl_flags = flags
+                if replace is False:
+                    nl_flags |= nlk.XDP_FLAGS_UPDATE_IF_NOEXIST
+                elif replace is not True:
+                    expected = int(replace.fd)
+                nl.xdp_set(idx, prog_fd, nl_flags, expected_fd=expected)
+                modes = [m for m, i in nl.xdp_query(idx).ids().items() if i == prog_id]
+                mode_flag = _MODE_FLAG.get(modes[0], flags) if modes else flags
+                if not modes:
+                    raise AttachError(f"XDP program {_prog_name(prog)!r} was set on "
+                                      f"interface {iface!r} but is not attached there")
+        except BaseException:
+            cleanup.forget(token)
+            raise
+        data["mode_flag"] = mode_flag
+        cleanup.confirm(token, data)
     except BaseException:
         os.close(nsfd)
         os.close(prog_fd)
@@ -378,23 +432,20 @@ def _attach_xdp_netlink(prog: Any, idx: int, flags: int, replace: Any, netns: Ne
 
 def _reach(data: dict[str, Any]) -> int | None:
     """An fd on the record's netns if it still exists, else None (it died, and with it
-    every attachment in it)."""
-    ino = data.get("netns_ino")
-    candidates = []
-    if data.get("netns_path"):
-        candidates.append(data["netns_path"])
-    candidates.append("/proc/thread-self/ns/net")
-    with contextlib.suppress(OSError):
-        candidates += [os.path.join(NETNS_RUN_DIR, n) for n in os.listdir(NETNS_RUN_DIR)]
-    for path in candidates:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            continue
-        if os.fstat(fd).st_ino == ino:
-            return fd
+    every attachment in it).  The namespace is matched by its cookie (never reused); where
+    the kernel has none, by inode + device, and the device the record names must still
+    carry the recorded name at the recorded index (a reused inode number is not enough)."""
+    from ..netns import find_netns
+    ident = data.get("netns")
+    if not isinstance(ident, dict) or "ino" not in ident:
+        return None  # a record of an older bpfkit without a reliable identity: not provably ours
+    fd = find_netns(ident, data.get("netns_path"))
+    if fd is None or "cookie" in ident:
+        return fd
+    if data.get("ifname") and _ifname_in(int(data["ifindex"]), fd) != data["ifname"]:
         os.close(fd)
-    return None
+        return None
+    return fd
 
 
 def _clean_tc(rec: cleanup.Record) -> None:
@@ -426,6 +477,8 @@ def _clean_qdisc(rec: cleanup.Record) -> None:
 
 
 def _clean_xdp(rec: cleanup.Record) -> None:
+    """Detach the recorded program, in whichever mode it is attached, and nothing else: a
+    program with another id on the device is someone else's."""
     fd = _reach(rec.data)
     if fd is None:
         return
@@ -436,7 +489,13 @@ def _clean_xdp(rec: cleanup.Record) -> None:
             return  # the program is gone, so it is attached nowhere
         try:
             with nlk.Netlink(fd) as nl:
-                _xdp_detach(nl, rec.data["ifindex"], rec.data["mode_flag"], prog_fd)
+                try:
+                    ids = nl.xdp_query(rec.data["ifindex"]).ids()
+                except NotFound:
+                    return  # the device is gone
+                for mode, pid in ids.items():
+                    if pid == rec.data["prog_id"] and mode in _MODE_FLAG:
+                        _xdp_detach(nl, rec.data["ifindex"], _MODE_FLAG[mode], prog_fd)
         finally:
             os.close(prog_fd)
     finally:
@@ -489,6 +548,18 @@ def attach_socket_filter(prog: Any, sock: socket.socket | int) -> CallbackLink:
                                      hook=f"socket filter on fd {fd}"))
 
 
+def packet_socket(protocol: int = 0) -> socket.socket:
+    """``socket(AF_PACKET, SOCK_RAW)``; a PermissionDenied that names CAP_NET_RAW (the
+    capability it needs, which CAP_BPF does not imply) rather than a bare EPERM."""
+    try:
+        return socket.socket(socket.AF_PACKET, socket.SOCK_RAW, protocol)
+    except PermissionError as e:
+        raise PermissionDenied("socket(AF_PACKET, SOCK_RAW)", e.errno or errno.EPERM,
+                               obj="a raw packet socket",
+                               hint="raw packet sockets need CAP_NET_RAW: run as root or "
+                                    "grant CAP_NET_RAW") from None
+
+
 def open_raw_socket(iface: Iface, *, netns: NetnsRef = None, protocol: int = nlk.ETH_P_ALL,
                     bind: bool = True) -> socket.socket:
     """An AF_PACKET raw socket bound to ``iface``, for socket filter programs.
@@ -499,8 +570,7 @@ def open_raw_socket(iface: Iface, *, netns: NetnsRef = None, protocol: int = nlk
     with enter(netns):
         idx = nlk.ifindex(iface)
         name = nlk.ifname(idx)
-        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
-                          socket.htons(protocol) if bind else 0)
+        s = packet_socket(socket.htons(protocol) if bind else 0)
         try:
             if bind:
                 s.bind((name, protocol))

@@ -76,12 +76,16 @@ def _parse_old_cache(data: bytes, nlibs: int) -> list[tuple[str, str, int]]:
     return out
 
 
+_PATH_MAX = 4096
+
+
 def _cstr(data: bytes, off: int) -> str:
     if not 0 <= off < len(data):
         raise ParseError(f"ld.so.cache: string offset {off:#x} out of range")
-    end = data.find(b"\0", off)
+    end = data.find(b"\0", off, off + _PATH_MAX)  # bounded: n entries x a long string
     if end < 0:
-        raise ParseError(f"ld.so.cache: unterminated string at {off:#x}")
+        raise ParseError(f"ld.so.cache: string at {off:#x} has no NUL within {_PATH_MAX} "
+                         "bytes")
     return data[off:end].decode(errors="surrogateescape")
 
 

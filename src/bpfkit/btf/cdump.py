@@ -24,7 +24,6 @@ Functions, variables and data sections are not written (bpftool does not either)
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 
 from ..errors import BTFError
@@ -102,6 +101,12 @@ _FOOTER = """
 # the type they stand for (``typedef struct __va_list_tag va_list[1];``).
 _BUILTIN_TYPEDEFS = frozenset({"__builtin_va_list"})
 _PADS = (("long", 64), ("int", 32), ("short", 16), ("char", 8))
+# Gaps wider than this many bits become one byte array rather than `long: 64;` lines, so
+# that the output stays proportional to the input (a 60-byte BTF can declare a 4 GB gap).
+_PAD_ARRAY_BITS = 64 * 64
+# Nesting (member -> type -> ...) deeper than this is refused: the walks below recurse, and
+# untrusted BTF must not be able to reach Python's recursion limit.
+MAX_NESTING = 128
 
 
 class CDumper:
@@ -119,30 +124,27 @@ class CDumper:
         self._fwd = bytearray(n)
         self._referenced = bytearray(n)
         self._queue: list[int] = []
+        self._path: set[int] = set()
         self._names: dict[int, str] = {}
         self._tag_counts: dict[str, int] = {}
         self._ident_counts: dict[str, int] = {}
         self._align: dict[int, int] = {}
+        self._align_path: list[int] = []
         self._out: list[str] = []
         self._uses_tags = False
 
     # ------------------------------------------------------------------ driver
     def dump(self, types: Iterable[int | str] | None = None) -> str:
         spec = self.spec
-        old = sys.getrecursionlimit()
-        sys.setrecursionlimit(max(old, 20000))
-        try:
-            self._mark_referenced()
-            if types is None:
-                roots = [i for i in range(1, len(spec)) if spec.kind_of(i) in _DEFINING]
-            else:
-                roots = [self._root(x) for x in types]
-            for tid in roots:
-                self._order_type(tid, False)
-            for tid in self._queue:
-                self._emit_type(tid, 0)
-        finally:
-            sys.setrecursionlimit(old)
+        self._mark_referenced()
+        if types is None:
+            roots = [i for i in range(1, len(spec)) if spec.kind_of(i) in _DEFINING]
+        else:
+            roots = [self._root(x) for x in types]
+        for tid in roots:
+            self._order_type(tid, False)
+        for tid in self._queue:
+            self._emit_type(tid, 0)
         body = "".join(self._out)
         return _HEADER + (_TAG_MACRO if self._uses_tags else "") + "\n" + body + _FOOTER
 
@@ -184,7 +186,7 @@ class CDumper:
                     ref[v.type] = 1
 
     # ------------------------------------------------------------------ ordering
-    def _order_type(self, tid: int, through_ptr: bool) -> bool:
+    def _order_type(self, tid: int, through_ptr: bool, depth: int = 0) -> bool:
         """Queue the named definitions ``tid`` needs, in dependency order.
 
         Returns True when ``tid`` is a "strong" definition (must be complete where used),
@@ -194,30 +196,52 @@ class CDumper:
         if st == _DONE:
             return True
         t = self.spec.type(tid)
+        if depth > MAX_NESTING:
+            raise BTFError(f"BTF type id {tid} ({t.kind_name} {t.name!r}) is nested deeper "
+                           f"than {MAX_NESTING} levels")
+        if not isinstance(t, Composite):
+            if tid in self._path:
+                raise BTFError(f"BTF type id {tid} ({t.kind_name} {t.name!r}) refers back to "
+                               "itself through typedefs, pointers or qualifiers (a cycle C "
+                               "cannot express)")
+            self._path.add(tid)
+            try:
+                return self._order_other(tid, t, through_ptr, depth)
+            finally:
+                self._path.discard(tid)
         if st == _BUSY:
             if isinstance(t, Composite) and through_ptr and t.name:
                 return False
             raise BTFError(f"BTF type id {tid} ({t.kind_name} {t.name!r}) is part of a type "
                            "cycle that no forward declaration can break")
+        assert isinstance(t, Composite)
+        if through_ptr and t.name:
+            return False
+        self._order[tid] = _BUSY
+        # a cycle through a struct is caught by _BUSY; _path only needs the references
+        # walked since the last struct (typedef -> pointer -> same typedef never ends)
+        outer, self._path = self._path, set()
+        try:
+            for m in t.members:
+                self._order_type(m.type, False, depth + 1)
+        finally:
+            self._path = outer
+        if t.name:
+            self._queue.append(tid)
+        self._order[tid] = _DONE
+        return True
+
+    def _order_other(self, tid: int, t: BTFType, through_ptr: bool, depth: int) -> bool:
+        """_order_type for everything but structs and unions."""
         if isinstance(t, (Void, Int, Float)):
             self._order[tid] = _DONE
             return False
         if isinstance(t, Pointer):
-            self._order_type(t.type, True)
+            self._order_type(t.type, True, depth + 1)
             self._order[tid] = _DONE
             return False
         if isinstance(t, Array):
-            return self._order_type(t.type, False)
-        if isinstance(t, Composite):
-            if through_ptr and t.name:
-                return False
-            self._order[tid] = _BUSY
-            for m in t.members:
-                self._order_type(m.type, False)
-            if t.name:
-                self._queue.append(tid)
-            self._order[tid] = _DONE
-            return True
+            return self._order_type(t.type, False, depth + 1)
         if isinstance(t, (EnumBase, Fwd)):
             if t.name or not self._referenced[tid]:
                 self._queue.append(tid)
@@ -225,8 +249,8 @@ class CDumper:
             return True
         if isinstance(t, Typedef):
             if t.name in _BUILTIN_TYPEDEFS:
-                return self._order_type(t.type, through_ptr)
-            strong = self._order_type(t.type, through_ptr)
+                return self._order_type(t.type, through_ptr, depth + 1)
+            strong = self._order_type(t.type, through_ptr, depth + 1)
             if through_ptr and not strong:
                 return False
             if self._order[tid] != _DONE:
@@ -234,22 +258,26 @@ class CDumper:
                 self._order[tid] = _DONE
             return True
         if isinstance(t, (Qualifier, TypeTag)):
-            return self._order_type(t.type, through_ptr)
+            return self._order_type(t.type, through_ptr, depth + 1)
         if isinstance(t, FuncProto):
-            strong = self._order_type(t.return_type, through_ptr)
+            strong = self._order_type(t.return_type, through_ptr, depth + 1)
             for p in t.params:
-                strong = self._order_type(p.type, through_ptr) or strong
+                strong = self._order_type(p.type, through_ptr, depth + 1) or strong
             return strong
         self._order[tid] = _DONE  # func, var, datasec, decl tag: not written
         return False
 
     # ------------------------------------------------------------------ emission
-    def _emit_type(self, tid: int, cont: int) -> None:
+    def _emit_type(self, tid: int, cont: int, depth: int = 0) -> None:
         """Write ``tid``'s definition (``cont == 0``) or what it needs before use."""
         st = self._emit[tid]
         if st == _DONE:
             return
         t = self.spec.type(tid)
+        if depth > MAX_NESTING:
+            raise BTFError(f"BTF type id {tid} ({t.kind_name} {t.name!r}) is nested deeper "
+                           f"than {MAX_NESTING} levels")
+        d = depth + 1
         top = cont == 0
         if st == _BUSY:  # a cycle: a forward declaration breaks it
             if self._fwd[tid]:
@@ -268,18 +296,18 @@ class CDumper:
                 self._write(self._enum_def(t, 0) + ";\n\n")
             self._emit[tid] = _DONE
         elif isinstance(t, (Pointer, Qualifier, TypeTag)):
-            self._emit_type(t.type, cont)
+            self._emit_type(t.type, cont, d)
         elif isinstance(t, Array):
-            self._emit_type(t.type, cont)
+            self._emit_type(t.type, cont, d)
         elif isinstance(t, Fwd):
             self._write(self._fwd_decl(t) + ";\n\n")
             self._emit[tid] = _DONE
         elif isinstance(t, Typedef):
             if t.name in _BUILTIN_TYPEDEFS:
-                self._emit_type(t.type, cont)
+                self._emit_type(t.type, cont, d)
                 return
             self._emit[tid] = _BUSY
-            self._emit_type(t.type, tid)
+            self._emit_type(t.type, tid, d)
             if not self._fwd[tid]:
                 self._write(self._typedef_def(t) + ";\n\n")
             self._emit[tid] = _DONE
@@ -288,7 +316,7 @@ class CDumper:
             if top or not t.name:
                 inner = cont if not t.name else tid
                 for m in t.members:
-                    self._emit_type(m.type, inner)
+                    self._emit_type(m.type, inner, d)
             elif not self._fwd[tid] and tid != cont:
                 self._write(self._fwd_decl(t) + ";\n\n")
                 self._fwd[tid] = 1
@@ -298,9 +326,9 @@ class CDumper:
             else:
                 self._emit[tid] = _NONE
         elif isinstance(t, FuncProto):
-            self._emit_type(t.return_type, cont)
+            self._emit_type(t.return_type, cont, d)
             for p in t.params:
-                self._emit_type(p.type, cont)
+                self._emit_type(p.type, cont, d)
 
     def _write(self, s: str) -> None:
         self._out.append(s)
@@ -335,7 +363,14 @@ class CDumper:
         """Alignment of ``tid`` as a compiler sees the emitted header (1 = packed)."""
         a = self._align.get(tid)
         if a is None:
-            a = self._align[tid] = self._compute_align(tid)
+            if len(self._align_path) > MAX_NESTING:
+                raise BTFError(f"BTF type id {tid} is nested deeper than {MAX_NESTING} levels")
+            self._align[tid] = 1  # a struct containing itself: _order_type reports the cycle
+            self._align_path.append(tid)
+            try:
+                a = self._align[tid] = self._compute_align(tid)
+            finally:
+                self._align_path.pop()
         return a
 
     def _compute_align(self, tid: int) -> int:
@@ -366,6 +401,10 @@ class CDumper:
             k = min(8 - cur % 8, nxt - cur)
             out.append(f"char: {k}")
             cur += k
+        if nxt - cur > _PAD_ARRAY_BITS and cur % 8 == 0:
+            n = (nxt - cur) // 8
+            out.append(f"char __pad_{cur // 8:x}[{n}]")
+            cur += n * 8
         while nxt - cur >= 8:
             for tname, bits in _PADS:
                 if cur % bits == 0 and nxt - cur >= bits:

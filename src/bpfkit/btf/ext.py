@@ -99,7 +99,11 @@ class CoreRelo:
     @property
     def accessors(self) -> list[int]:
         """The access string as integers (``"0:1:0:5"`` -> ``[0, 1, 0, 5]``)."""
-        return [int(x) for x in self.access_str.split(":") if x]
+        try:
+            return [int(x) for x in self.access_str.split(":") if x]
+        except ValueError:
+            raise BTFError(f"CO-RE relocation at instruction {self.insn_idx}: malformed access "
+                           f"string {self.access_str[:80]!r} (want numbers joined by ':')") from None
 
 
 @dataclass(slots=True)

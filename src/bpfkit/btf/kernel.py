@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING
 
 from ..elf import ElfFile
 from ..errors import BTFError
+from ..inputfile import read_regular
 
 if TYPE_CHECKING:
     from .parse import Spec
 
 KERNEL_BTF_PATH = "/sys/kernel/btf/vmlinux"
+# Raw BTF is megabytes; an ELF file carrying .BTF (a vmlinux with DWARF) can be far more.
+MAX_BTF_FILE = 4 << 30
 
 
 class KernelBTF:
@@ -24,11 +27,7 @@ class KernelBTF:
     @classmethod
     def load_file(cls, path: str | os.PathLike[str], base: Spec | None = None) -> Spec:
         """Load a raw BTF file (btfhub style, /sys/kernel/btf/*) or an ELF file's ``.BTF``."""
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise BTFError(f"cannot read BTF file {os.fspath(path)}: {e.strerror}") from e
+        data = read_regular(path, "BTF file", MAX_BTF_FILE, BTFError)
         if data[:4] == b"\x7fELF":
             sec = elf_section(data, ".BTF")
             if sec is None:

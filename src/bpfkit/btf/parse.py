@@ -141,7 +141,10 @@ class Spec(KernelBTF):
         self._tend = 0
         self._strs = b"" if base is not None else b"\0"
         self._cache: list[BTFType | None] = []
-        self._name_offs: dict[int, int | list[int]] | None = {}
+        #: name offset of each own type, in id order (None once types were added/renamed)
+        self._name_offs: array[int] | None = array("I")
+        self._name_col: bytes | None = None  # see _name_column
+        self._name_used: frozenset[int] | None = None  # see _name_set
         self._name_strs: dict[str, list[int]] | None = None
         self._strdict: dict[bytes, int] | None = None
         self._found: dict[str, list[int]] = {}
@@ -218,31 +221,30 @@ class Spec(KernelBTF):
 
     # ------------------------------------------------------------------ indexing
     def _index(self, raw: bytes, start: int, end: int) -> None:
-        """One pass over the type section: record offsets and name-offset -> id(s)."""
+        """One pass over the type section: each type's offset and name offset.
+
+        Two flat ``array('I')`` columns and no per-type Python objects: the kernel's ~126k
+        types index in one tight loop, and a name look-up searches the name-offset column
+        at C speed (:meth:`_scan_name`) instead of a dict built for every name up front.
+        """
         offs = array("I")
         append = offs.append
-        names: dict[int, int | list[int]] = {}
-        setdefault = names.setdefault
+        noffs = array("I")
+        nappend = noffs.append
         unpack = struct.Struct(self._fmt + "II").unpack_from
         reclen, per = _RECLEN, _PER_VLEN
         off = start
-        tid = self._first
         info = 0
         try:
             while off < end:
                 name_off, info = unpack(raw, off)
                 append(off)
-                if name_off:
-                    prev = setdefault(name_off, tid)
-                    if prev != tid:
-                        if type(prev) is int:
-                            names[name_off] = [prev, tid]  # type: ignore[list-item]
-                        else:
-                            prev.append(tid)  # type: ignore[union-attr]
+                nappend(name_off)
                 top = info >> 24
                 off += reclen[top] + (info & 0xFFFF) * per[top]  # type: ignore[operator]
-                tid += 1
         except TypeError:
+            tid = self._first + len(offs) - 1
+            off = offs[-1]
             kind = (info >> 24) & 31
             if info & 0x60000000:
                 what = f"reserved info bits set (info 0x{info:08x})"
@@ -253,16 +255,17 @@ class Spec(KernelBTF):
             raise BTFError(f"BTF type id {tid} at offset {off - start} of the type section has "
                            f"{what}")
         except struct.error:
+            tid = self._first + len(offs)
             raise BTFError(f"BTF type id {tid} at offset {off - start} is truncated: the type "
                            f"section ends at {end - start}")
         if off != end:
-            last = tid - 1
+            last = self._first + len(offs) - 1
             raise BTFError(f"BTF type id {last} (at offset {offs[-1] - start}) runs past the end of "
                            f"the type section ({off - start} > {end - start}): vlen too large?")
         self._offs = offs
         self._tend = end
         self._cache = [None] * len(offs)
-        self._name_offs = names
+        self._name_offs = noffs
 
     # ------------------------------------------------------------------ basic access
     @property
@@ -371,6 +374,8 @@ class Spec(KernelBTF):
 
     def _mutated(self) -> None:
         self._name_offs = None
+        self._name_col = None
+        self._name_used = None
         self._name_strs = None
         self._found = {}
 
@@ -382,7 +387,8 @@ class Spec(KernelBTF):
         """A copy whose types can be changed without touching this Spec (shares the base)."""
         new = Spec.__new__(Spec)
         for attr in ("_base", "_byteorder", "_fmt", "_first", "_str_base", "_raw", "_offs",
-                     "_tend", "_strs", "_name_offs", "_name_strs", "_strdict"):
+                     "_tend", "_strs", "_name_offs", "_name_col", "_name_used", "_name_strs",
+                     "_strdict"):
             setattr(new, attr, getattr(self, attr))
         new._cache = [None if t is None else _copy.deepcopy(t) for t in self._cache]
         if new._name_strs is not None:
@@ -459,22 +465,47 @@ class Spec(KernelBTF):
                         idx.setdefault(n, []).append(tid)
                 self._name_strs = idx
             return list(self._name_strs.get(name, ()))
-        names = self._name_offs
+        col = self._name_column()
         pat = name.encode("utf-8", "surrogateescape") + b"\0"
-        found: list[int] = []
+        starts: list[int] = []
+        tails: list[int] = []
         for buf, delta in self._string_chunks():
             p = buf.find(pat)
             while p >= 0:
-                hit = names.get(p + delta)
-                if hit is not None:
-                    if type(hit) is int:
-                        found.append(hit)
-                    else:
-                        found.extend(hit)  # type: ignore[arg-type]
+                # a whole string, or the tail of a longer one ("file" in "inode_file"): names
+                # normally point at whole strings, but BTF may share tails, so those count too
+                (starts if p == 0 or buf[p - 1] == 0 else tails).append(p + delta)
                 p = buf.find(pat, p + 1)
+        if len(tails) > 8:  # a common tail: keep only offsets some type is named by
+            used = self._name_set()
+            tails = [t for t in tails if t in used]
+        found: list[int] = []
+        for off in starts + tails:
+            # every type named by this offset: an aligned 4-byte match in the column
+            needle = struct.pack("=I", off)  # the column's native order
+            i = col.find(needle)
+            while i >= 0:
+                if not i & 3:
+                    found.append(self._first + (i >> 2))
+                i = col.find(needle, i + 1)
         if len(found) > 1:
             found = sorted(set(found))
         return found
+
+    def _name_column(self) -> bytes:
+        """The name-offset column as bytes (made once, on the first name look-up)."""
+        col = self._name_col
+        if col is None:
+            assert self._name_offs is not None
+            col = self._name_col = self._name_offs.tobytes()
+        return col
+
+    def _name_set(self) -> frozenset[int]:
+        """Every name offset in use (made once, only for names that are common tails)."""
+        if self._name_used is None:
+            assert self._name_offs is not None
+            self._name_used = frozenset(self._name_offs)
+        return self._name_used
 
     def ids_by_name(self, name: str, kind: KindArg = None) -> list[int]:
         """Ids of the types called ``name`` (optionally of one kind), base first, in id order."""
@@ -656,9 +687,14 @@ class Spec(KernelBTF):
 
     def alignof(self, tid: int) -> int:
         """Natural alignment of type ``tid`` (1 for packed structs), as a C compiler lays it out."""
-        return self._alignof(tid, 0)
+        return self._alignof(tid, 0, {})
 
-    def _alignof(self, tid: int, depth: int) -> int:
+    def _alignof(self, tid: int, depth: int, memo: dict[int, int]) -> int:
+        """``memo`` keeps one query linear in the number of types (a struct whose members
+        share a struct type, nested, would otherwise be exponential)."""
+        got = memo.get(tid)
+        if got is not None:
+            return got
         if depth > MAX_RESOLVE_DEPTH:
             raise BTFError(f"BTF type id {tid}: alignment nesting deeper than "
                            f"{MAX_RESOLVE_DEPTH} (a reference cycle?)")
@@ -668,16 +704,17 @@ class Spec(KernelBTF):
         if isinstance(t, Pointer):
             return POINTER_SIZE
         if isinstance(t, (Array, Typedef, Qualifier, TypeTag, Var)):
-            return self._alignof(t.type, depth + 1)
+            return self._alignof(t.type, depth + 1, memo)
         if isinstance(t, Composite):
             best = 1
             for m in t.members:
-                a = self._alignof(m.type, depth + 1)
+                a = self._alignof(m.type, depth + 1, memo)
                 best = max(best, a)
                 if not m.bitfield_size and m.bit_offset % (8 * a):
-                    return 1  # a member off its natural alignment: the struct is packed
-            if t.size % best:
-                return 1
+                    best = 0  # a member off its natural alignment: the struct is packed
+                    break
+            best = 1 if best == 0 or t.size % best else best
+            memo[tid] = best
             return best
         raise BTFError(f"BTF type id {tid}: {t.kind_name} {t.name!r} has no alignment")
 

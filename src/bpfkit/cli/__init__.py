@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..cleanup import interrupt_on_term
-from ..errors import BpfkitError, PermissionDenied
+from ..errors import BpfkitError, PermissionDenied, UsageError
 from ._output import (
     EXIT_ERROR,
     EXIT_OK,
@@ -43,8 +43,47 @@ from .inspect import (
     cmd_prog_show,
 )
 
-__all__ = ["main", "build_parser", "emit_json", "table", "EXIT_OK",
-           "EXIT_ERROR", "EXIT_USAGE", "EXIT_PERM"]
+__all__ = ["main", "build_parser", "emit_json", "table", "EXIT_OK", "EXIT_ERROR",
+           "EXIT_USAGE", "EXIT_PERM"]
+
+
+
+EXIT_PIPE = 128 + 13  # what a shell reports for a command killed by SIGPIPE
+
+
+def _safe_stdio() -> None:
+    """Names from BTF, ELF and the kernel are bytes decoded with surrogateescape: print them
+    escaped rather than die with UnicodeEncodeError on a non-UTF-8 name or an ASCII locale."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a stream that is closed or not a text file
+                pass
+
+
+def _reader_gone() -> int:
+    """The reader of our stdout went away (``bpfkit ... | head``): stop quietly.  stdout is
+    pointed at /dev/null so that flushing it at exit does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return EXIT_PIPE
+
+
+def _seconds(text: str) -> float:
+    """An interval typed by the user: a positive number of seconds."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < v <= 1e9:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return v
 
 
 def cmd_top(a: argparse.Namespace) -> int:
@@ -76,11 +115,21 @@ def cmd_cleanup(a: argparse.Namespace) -> int:
     from .. import cleanup
     stale = cleanup.stale()  # cleanup_stale imports each record's module for its cleaner
     removed = cleanup.cleanup_stale()
+    from ..host import tracefs as perf
+    # tracefs events whose names say their bpfkit process is dead, record or not
+    events = [e for f in ("uprobe_events", "kprobe_events")
+              for e in perf.reclaim_stale_events(f)]
+    left = [r for r in cleanup.stale() if r.token in {s.token for s in stale}]
     if a.json:
-        emit_json({"stale": len(stale), "removed": [r.kind for r in removed]})
+        emit_json({"stale": len(stale), "removed": [r.kind for r in removed],
+                   "events_reclaimed": events, "left": [r.kind for r in left]})
     else:
         print(f"removed {len(removed)} attachment(s) left by bpfkit processes that are gone "
-              f"({len(stale)} stale record(s) found)")
+              f"({len(stale)} stale record(s) found)"
+              + (f"; removed {len(events)} orphan probe event(s)" if events else ""))
+        for r in left:
+            print(f"kept the record of a {r.kind} attachment of pid {r.pid}: it could not be "
+                  f"removed yet ({r.token})")
     return 0
 
 
@@ -118,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = add(prog, "dump", cmd_prog_dump, "disassemble a program's translated instructions")
     d.add_argument("ref")
     d.add_argument("--xlated", action="store_true", help="(default) the verifier's output")
+    d.add_argument("--linum", action="store_true", help="add file:line to each source line")
 
     mp = sub.add_parser("map", help="BPF maps").add_subparsers(metavar="ACTION")
     add(mp, "list", cmd_map_list, "list maps")
@@ -155,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     tp = add(sub, "top", cmd_top, "live view of loaded BPF programs: run counts, events/s, "
              "average run time and CPU share (BPF stats are switched on while it runs)")
-    tp.add_argument("-i", "--interval", type=float, default=1.0, help="seconds between samples")
+    tp.add_argument("-i", "--interval", type=_seconds, default=1.0,
+                    help="seconds between samples")
     tp.add_argument("--once", action="store_true", help="sample once and exit")
     tp.add_argument("-n", "--count", type=int, default=0, help="stop after N refreshes")
     tp.add_argument("--sort", default="cpu", choices=["cpu", "events", "avg", "id", "name",
@@ -203,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-# The exporter (an optional extra) registers its subcommand here: a plug-in hook.
+# The exporter and the tracer register their subcommands here: a plug-in hook.
 _EXTENSIONS: list[Callable[[Any, Callable[..., argparse.ArgumentParser]], None]] = []
 
 
@@ -213,8 +264,8 @@ def _version() -> str:
 
 
 def _load_extensions() -> None:
-    """Import the optional exporter's command (it registers itself in ``_EXTENSIONS``);
-    the core CLI never imports the exporter otherwise."""
+    """Import the optional exporter's and the tracer's commands (they register themselves in
+    ``_EXTENSIONS``); the core CLI never imports them otherwise."""
     import importlib
     importlib.import_module("bpfkit.export.cli")
     importlib.import_module("bpfkit.trace.cli")
@@ -230,6 +281,14 @@ def _tool_parser(name: str) -> tuple[argparse.ArgumentParser, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _safe_stdio()
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     rest: list[str] = []
     if "--" in argv:  # `bpfkit run prog.bpf.c [options] -- COMMAND ARGS...`
@@ -239,6 +298,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in TOOL_MODULES:
         # A tool: build only its parser, so start-up imports only what it needs.
         parser, _ = _tool_parser(argv[0])
+        argv = argv[1:]
+    elif argv and argv[0] == "trace":  # likewise for bpftrace programs
+        from ..trace.cli import standalone_parser
+        parser = standalone_parser()
         argv = argv[1:]
     else:
         _load_extensions()
@@ -255,12 +318,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         with interrupt_on_term():  # SIGTERM is Ctrl-C: detach, summarise, exit 0
             return int(args.func(args) or 0)
     except PermissionDenied as e:
-        hint = "" if os.geteuid() == 0 else " (bpfkit needs root or CAP_BPF/CAP_PERFMON)"
+        hint = "" if os.geteuid() == 0 or "CAP_" in str(e) else \
+            " (bpfkit needs root or CAP_BPF/CAP_PERFMON)"
         print(f"bpfkit: {e}{hint}", file=sys.stderr)
         return EXIT_PERM
+    except UsageError as e:
+        print(f"bpfkit: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except BpfkitError as e:
         print(f"bpfkit: {e}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:
+        return _reader_gone()
     except OSError as e:
         print(f"bpfkit: {e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "),
               file=sys.stderr)

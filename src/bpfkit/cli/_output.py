@@ -4,7 +4,6 @@ bytes and BTF records) and plain tables."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import enum
 import json
 import sys
@@ -17,17 +16,8 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _jsonable(v: Any) -> Any:
-    if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        return {f.name: _jsonable(getattr(v, f.name)) for f in dataclasses.fields(v)}
-    if isinstance(v, enum.Enum):
-        return v.name.lower()
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, bytes):
-        return v.hex()
-    return v
+    from ..show import plain
+    return plain(v)
 
 
 def emit_json(v: Any) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
+import os
 import sys
 from typing import Any
 
-from ._output import EXIT_ERROR, _tname, emit_json, table
+from ..errors import UsageError
+from ._output import EXIT_ERROR, _jsonable, _tname, emit_json, table
 
 # ----------------------------------------------------------------------------- prog
 
@@ -17,6 +19,8 @@ from ._output import EXIT_ERROR, _tname, emit_json, table
 def cmd_prog_list(a: argparse.Namespace) -> int:
     from .. import introspect
     progs = introspect.programs()
+    for p in progs:  # the kernel keeps 15 characters of a name; BTF has all of it
+        p.name = introspect.full_name(p)
     if a.json:
         emit_json(progs)
         return 0
@@ -26,16 +30,27 @@ def cmd_prog_list(a: argparse.Namespace) -> int:
     return 0
 
 
+
+def _object_id(ref: str, what: str) -> int:
+    """A kernel object id typed by the user (ids are 32-bit)."""
+    n = int(ref)
+    if not 0 < n <= 0xFFFFFFFF:
+        raise UsageError(f"{what} id {ref[:24]} is out of range (ids are 1 to 4294967295)")
+    return n
+
+
 def _open_prog(ref: str):  # type: ignore[no-untyped-def]
     from ..program import Program
     if ref.isdigit():
-        return Program.from_id(int(ref))
+        return Program.from_id(_object_id(ref, "program"))
     return Program.from_pin(ref)
 
 
 def cmd_prog_show(a: argparse.Namespace) -> int:
+    from .. import introspect
     with _open_prog(a.ref) as p:
         info = p.info()
+        info.name = introspect.full_name(info, p)
     if a.json:
         emit_json(info)
     else:
@@ -46,14 +61,41 @@ def cmd_prog_show(a: argparse.Namespace) -> int:
 
 
 def cmd_prog_dump(a: argparse.Namespace) -> int:
-    from .. import asm
+    """Translated instructions like ``bpftool prog dump xlated``, plus helper ids and the
+    source lines and function prototypes from the program's BTF."""
+    from .. import asm, introspect
     with _open_prog(a.ref) as p:
         insns = asm.decode(p.xlated())
+        src = introspect.program_source(p)
+    calls = introspect.call_names(insns)
+    funcs = {off: proto for off, _n, proto in (src.funcs if src else [])}
+    lines: dict[int, introspect.SourceLine] = {}
+    for sl in (src.lines if src else []):
+        lines.setdefault(sl.insn_off, sl)
+    rows: list[dict[str, Any]] = []
+    for idx, (ins, slot) in enumerate(zip(insns, asm.slot_offsets(insns), strict=True)):
+        text = asm.format_instruction(ins)
+        if idx in calls:
+            text = f"({ins.opcode:02x}) call {calls[idx]}"
+        row: dict[str, Any] = {"pc": slot}
+        if slot in funcs:
+            row["proto"] = funcs[slot]
+        li = lines.get(slot)
+        if li is not None:
+            row["src"] = li.text
+            row["file"], row["line"], row["col"] = li.file, li.line, li.col
+        row["disasm"] = text
+        rows.append(row)
     if a.json:
-        emit_json([{"opcode": i.opcode, "dst": i.dst, "src": i.src, "off": i.off, "imm": i.imm,
-                    "text": str(i)} for i in insns])
-    else:
-        print(asm.disassemble(insns))
+        emit_json(rows)
+        return 0
+    for r in rows:
+        if "proto" in r:
+            print(f"{r['proto']}:")
+        if "src" in r:
+            where = f" [{os.path.basename(r['file'])}:{r['line']}]" if a.linum else ""
+            print(f"; {r['src']}{where}")
+        print(f"{r['pc']: 4d}: {r['disasm']}")
     return 0
 
 
@@ -74,65 +116,142 @@ def cmd_map_list(a: argparse.Namespace) -> int:
 def _open_map(ref: str):  # type: ignore[no-untyped-def]
     from ..maps import Map
     if ref.isdigit():
-        return Map.from_id(int(ref))
+        return Map.from_id(_object_id(ref, "map"))
     return Map.from_pin(ref)
 
 
-def _parse_bytes(text: str, size: int) -> bytes:
-    """A key/value on the command line: an integer, 0x-hex bytes, or space-separated bytes."""
+def _parse_bytes(text: str, size: int, what: str = "key") -> bytes:
+    """A key/value on the command line: an integer, ``hex:`` bytes, or space-separated
+    bytes; anything that does not fit the map's ``size`` is a UsageError (exit 2)."""
     text = text.strip()
     if " " in text:
-        return bytes(int(x, 0) for x in text.split())
-    if text.startswith("hex:"):
-        return bytes.fromhex(text[4:])
-    return int(text, 0).to_bytes(size, sys.byteorder, signed=text.startswith("-"))
+        try:
+            vals = [int(x, 0) for x in text.split()]
+        except ValueError:
+            raise UsageError(f"{what} {text[:40]!r}: want bytes such as '1 0 0 0' or "
+                             "'0x01 0x00'") from None
+        if any(not 0 <= v <= 255 for v in vals):
+            raise UsageError(f"{what} {text[:40]!r}: each byte must be 0 to 255")
+        raw = bytes(vals)
+    elif text.startswith("hex:"):
+        try:
+            raw = bytes.fromhex(text[4:])
+        except ValueError:
+            raise UsageError(f"{what} {text[:40]!r}: not hex bytes") from None
+    else:
+        try:
+            n = int(text, 0)
+        except ValueError:
+            raise UsageError(f"{what} {text[:40]!r}: want an integer (0x hex allowed), "
+                             "'hex:0a0b...' or space-separated bytes") from None
+        lo, hi = -(1 << (8 * size - 1)), (1 << (8 * size)) - 1
+        if not lo <= n <= hi:
+            raise UsageError(f"{what} {text[:40]} does not fit in the map's {size}-byte "
+                             f"{what} ({lo} to {hi})")
+        return n.to_bytes(size, sys.byteorder, signed=n < 0)
+    if len(raw) != size:
+        raise UsageError(f"{what} {text[:40]!r}: {len(raw)} bytes given, the map's {what} "
+                         f"is {size} bytes")
+    return raw
 
 
-def _fmt(v: Any) -> Any:
-    if isinstance(v, bytes):
-        return v.hex()
-    if isinstance(v, list):
-        return [_fmt(x) for x in v]
-    return v
+def _hex_list(b: bytes) -> list[str]:
+    return [f"0x{x:02x}" for x in b]
+
+
+def _map_entry(m: Any, k: bytes, v: bytes | list[bytes], typed: bool
+               ) -> tuple[dict[str, Any], tuple[Any, Any] | None]:
+    """One entry shaped like ``bpftool -j map dump`` (raw ``key``/``value`` byte lists and,
+    when the map has BTF, ``formatted``), and the decoded (key, value) for text output."""
+    from ..show import plain
+    out: dict[str, Any] = {"key": _hex_list(k)}
+    if isinstance(v, list):  # per-CPU
+        out["values"] = [{"cpu": i, "value": _hex_list(x)} for i, x in enumerate(v)]
+        if not typed:
+            return out, None
+        key, vals = m.key_codec.decode(k), [m.value_codec.decode(x) for x in v]
+        out["formatted"] = {"key": plain(key), "values": [
+            {"cpu": i, "value": plain(x)} for i, x in enumerate(vals)]}
+        return out, (key, vals)
+    out["value"] = _hex_list(v)
+    if not typed:
+        return out, None
+    key, val = m.key_codec.decode(k), m.value_codec.decode(v)
+    out["formatted"] = {"key": plain(key), "value": plain(val)}
+    return out, (key, val)
+
+
+def _print_entry(e: dict[str, Any], decoded: tuple[Any, Any] | None) -> None:
+    from ..show import text
+    if decoded is None:
+        key = " ".join(x[2:] for x in e["key"])
+        if "values" in e:
+            vals = "; ".join(f"cpu{c['cpu']}: " + " ".join(x[2:] for x in c["value"])
+                             for c in e["values"])
+            print(f"key: {key}  values: {vals}")
+        else:
+            print(f"key: {key}  value: {' '.join(x[2:] for x in e['value'])}")
+        return
+    k, v = decoded
+    if "values" in e:
+        print(f"{text(k, 64)}: " + ", ".join(f"cpu{i}={text(x, 64)}" for i, x in enumerate(v)))
+    else:
+        print(f"{text(k, 64)}: {text(v, 64)}")
 
 
 def cmd_map_dump(a: argparse.Namespace) -> int:
+    """Every entry, decoded through the BTF the kernel holds for the map (as bpftool)."""
+    from .. import introspect
     with _open_map(a.ref) as m:
-        items = list(m.items())
+        typed = introspect.type_map(m) is not None
+        entries = [_map_entry(m, k, v, typed) for k, v in m.items_raw()]
     if a.json:
-        emit_json([{"key": _fmt(k), "value": _fmt(v)} for k, v in items])
+        emit_json([e for e, _ in entries])
     else:
-        for k, v in items:
-            print(f"{_fmt(k)}: {_fmt(v)}")
-        print(f"({len(items)} entries)")
+        for e, d in entries:
+            _print_entry(e, d)
+        print(f"({len(entries)} entries)")
     return 0
 
 
 def cmd_map_show(a: argparse.Namespace) -> int:
+    from .. import introspect
     with _open_map(a.ref) as m:
         info = m.info()
+        types = introspect.type_map(m)
+    extra = {}
+    if types is not None:
+        extra = {"key_type": types.name(types.key_type_id),
+                 "value_type": types.name(types.value_type_id)}
     if a.json:
-        emit_json(info)
+        emit_json({**_jsonable(info), **extra})
     else:
         for f in dataclasses.fields(info):
             v = getattr(info, f.name)
             print(f"{f.name:>18}: {_tname(v) if isinstance(v, enum.Enum) else v}")
+        for k, v in extra.items():
+            print(f"{k:>18}: {v}")
     return 0
 
 
 def cmd_map_lookup(a: argparse.Namespace) -> int:
+    from .. import introspect
     with _open_map(a.ref) as m:
-        v = m.lookup(_parse_bytes(a.key, m.key_size))
-    if v is None:
-        print("bpfkit: no such key", file=sys.stderr)
-        return EXIT_ERROR
-    emit_json({"key": a.key, "value": _fmt(v)}) if a.json else print(_fmt(v))
+        typed = introspect.type_map(m) is not None
+        key = _parse_bytes(a.key, m.key_size)
+        v = m.lookup_raw(key)
+        if v is None:
+            print(f"bpfkit: map {a.ref}: no such key {a.key}", file=sys.stderr)
+            return EXIT_ERROR
+        e, d = _map_entry(m, key, v, typed)
+    emit_json(e) if a.json else _print_entry(e, d)
     return 0
 
 
 def cmd_map_update(a: argparse.Namespace) -> int:
     with _open_map(a.ref) as m:
-        m.update(_parse_bytes(a.key, m.key_size), _parse_bytes(a.value, m.value_size))
+        m.update(_parse_bytes(a.key, m.key_size),
+                 _parse_bytes(a.value, m.value_size, "value"))
     return 0
 
 
@@ -167,7 +286,7 @@ def cmd_link_list(a: argparse.Namespace) -> int:
 
 def cmd_link_show(a: argparse.Namespace) -> int:
     from ..link import Link
-    with (Link.from_id(int(a.ref)) if a.ref.isdigit() else Link.from_pin(a.ref)) as li:
+    with (Link.from_id(_object_id(a.ref, "link")) if a.ref.isdigit() else Link.from_pin(a.ref)) as li:
         info = li.info()
     emit_json(info) if a.json else print(info)
     return 0
@@ -175,7 +294,7 @@ def cmd_link_show(a: argparse.Namespace) -> int:
 
 def cmd_link_detach(a: argparse.Namespace) -> int:
     from ..link import Link
-    li = Link.from_id(int(a.ref)) if a.ref.isdigit() else Link.from_pin(a.ref)
+    li = Link.from_id(_object_id(a.ref, "link")) if a.ref.isdigit() else Link.from_pin(a.ref)
     li.detach()
     return 0
 
@@ -208,6 +327,7 @@ def cmd_btf_list(a: argparse.Namespace) -> int:
 
 
 
+
 DEFAULT_BTF = "/sys/kernel/btf/vmlinux"
 
 
@@ -221,7 +341,7 @@ def cmd_btf_dump(a: argparse.Namespace) -> int:
         rows = [{"id": t, "kind": spec.type(t).kind_name, "name": spec.type(t).name,
                  "text": _raw_lines(spec, spec.type(t))} for t in spec.own_ids()]
         if a.output:
-            with open(a.output, "w") as f:
+            with open(a.output, "w", encoding="utf-8", errors="backslashreplace") as f:
                 sys.stdout, old = f, sys.stdout
                 try:
                     emit_json(rows)
@@ -232,7 +352,7 @@ def cmd_btf_dump(a: argparse.Namespace) -> int:
         return 0
     text = dump_c(spec, types=a.type or None) if a.format == "c" else dump_raw(spec)
     if a.output:
-        with open(a.output, "w") as f:
+        with open(a.output, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write(text)
     else:
         sys.stdout.write(text)

@@ -1,6 +1,6 @@
 // The built-in example `make demo` runs with `bpfkit run`: three kinds of output from
 // three tracepoints -- a ring buffer of exec events, a hash of counters and a log2
-// histogram -- all decoded through the object's BTF, no Python struct definitions.
+// histogram -- all decoded through the object's types, no Python struct definitions.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -10,9 +10,14 @@ struct event {
     char filename[64];
 };
 
-/* Ring buffer records have no type in the map definition: this puts struct event
- * into the object's BTF so bpfkit can decode the records by name. */
-const struct event *unused_event __attribute__((unused));
+/* Ring buffer records have no type in the map definition: bpfkit finds it from the
+ * size the program reserves (sizeof(*e)) and the type of the pointer it writes through. */
+
+/* A histogram is known by its type: an array of u64/u32 slots (here the value of a
+ * one-entry array; a hash with such values gives one histogram per key). */
+struct hist {
+    __u64 slots[32];
+};
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -28,9 +33,9 @@ struct {
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, 32);
+    __uint(max_entries, 1);
     __type(key, __u32);
-    __type(value, __u64);
+    __type(value, struct hist);
 } read_size_hist SEC(".maps");
 
 __u64 execs = 0;
@@ -84,9 +89,10 @@ int on_read(struct exit_args *ctx)
     __u32 slot = log2l(ctx->ret);
     if (slot >= 32)
         slot = 31;
-    __u64 *v = bpf_map_lookup_elem(&read_size_hist, &slot);
-    if (v)
-        __sync_fetch_and_add(v, 1);
+    __u32 zero = 0;
+    struct hist *h = bpf_map_lookup_elem(&read_size_hist, &zero);
+    if (h)
+        __sync_fetch_and_add(&h->slots[slot], 1);
     return 0;
 }
 

@@ -19,16 +19,11 @@ BUILTIN_CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conf
 
 
 def _parse_const(text: str) -> tuple[str, Any]:
+    from ..spec import ConstText
     name, sep, value = text.partition("=")
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"{text!r}: want NAME=VALUE")
-    v: Any = value
-    try:
-        v = int(value, 0)
-    except ValueError:
-        if value in ("true", "false"):
-            v = value == "true"
-    return name, v
+    return name, ConstText(value)  # parsed by the variable's BTF type when it is set
 
 
 def _resolve(path: str) -> str:
@@ -102,7 +97,7 @@ def cmd_export(a: argparse.Namespace) -> int:
         pass
     finally:
         if server is not None:
-            server.httpd.server_close()
+            server.close()
         exporter.close()
         signal.signal(signal.SIGTERM, prev)
     return 0
@@ -153,7 +148,7 @@ def _cmd_ebpf_exporter(a: argparse.Namespace) -> int:
         pass
     finally:
         if server is not None:
-            server.httpd.server_close()
+            server.close()
         exporter.close()
         signal.signal(signal.SIGTERM, prev)
     return 0

@@ -289,12 +289,12 @@ class _Checker:
         oc = ObjectConfig(path=path, name=name, line=line_of(o) or line, source=self.source)
         if o.get("constants") is not None:
             c = self.mapping(o["constants"], p("constants"), line_of(o, "constants"),
-                             tuple(str(k) for k in o["constants"]))
+                             _keys(o["constants"]))
             oc.constants = {str(k): self.value(v, f"{p('constants')}.{k}", line_of(c, k))
                             for k, v in c.items()}
         if o.get("max_entries") is not None:
             me = self.mapping(o["max_entries"], p("max_entries"), line_of(o, "max_entries"),
-                              tuple(str(k) for k in o["max_entries"]))
+                              _keys(o["max_entries"]))
             oc.max_entries = {str(k): self.integer(v, f"{p('max_entries')}.{k}",
                                                    line_of(me, k), lo=1)
                               for k, v in me.items()}
@@ -533,6 +533,12 @@ def _kind(v: Any) -> str:
     if isinstance(v, (int, float)):
         return f"a number ({v})"
     return f"{type(v).__name__} {v!r}"
+
+
+def _keys(v: Any) -> tuple[str, ...]:
+    """The keys a mapping may have when it is free-form (constants, max_entries): its own;
+    a value that is not a mapping gets none, so ``mapping()`` reports its type."""
+    return tuple(str(k) for k in v) if isinstance(v, dict) else ()
 
 
 def parse_config(text: str, source: str = "<config>", base_dir: str | None = None, *,

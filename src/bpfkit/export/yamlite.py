@@ -19,8 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ParseError
+from ..inputfile import read_regular
 
 __all__ = ["LMap", "LList", "YamlError", "loads", "load", "line_of"]
+
+
+MAX_YAML_FILE = 16 << 20  # configs are kilobytes
+MAX_DEPTH = 64  # block and flow nesting; configs use about 5
 
 
 class YamlError(ParseError):
@@ -94,12 +99,15 @@ def _plain(s: str) -> Any:
         return True
     if s in ("false", "False", "FALSE"):
         return False
-    if _INT.match(s):
-        return int(s.replace("_", ""))
-    if _HEX.match(s):
-        return int(s[2:].replace("_", ""), 16)
-    if _OCT.match(s):
-        return int(s[2:].replace("_", ""), 8)
+    try:
+        if _INT.match(s):
+            return int(s.replace("_", ""))
+        if _HEX.match(s):
+            return int(s[2:].replace("_", ""), 16)
+        if _OCT.match(s):
+            return int(s[2:].replace("_", ""), 8)
+    except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+        raise YamlError(f"integer {s[:20]}... has {len(s)} digits, too many") from None
     if _FLOAT.match(s) and any(c.isdigit() for c in s):
         return float(s.replace("_", ""))
     if s in (".inf", "+.inf", ".Inf", "+.Inf"):
@@ -152,6 +160,7 @@ class _Parser:
                 raise self.err("YAML directives are not supported", no)
             self.lines.append(_Line(no, indent, content, raw))
         self.pos = 0
+        self.depth = 0
 
     def err(self, msg: str, line: int) -> YamlError:
         return YamlError(msg, line, self.source)
@@ -186,9 +195,22 @@ class _Parser:
             raise self.err(f"unexpected indentation or content: {ln.text!r}", ln.no)
         return value
 
+    def nest(self, no: int) -> None:
+        """Count one more level of nesting; the parser recurses, so the depth is capped."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.err(f"nesting deeper than {MAX_DEPTH} levels", no)
+
     def block(self, indent: int) -> Any:
         ln = self.peek()
         assert ln is not None
+        self.nest(ln.no)
+        try:
+            return self._block(ln, indent)
+        finally:
+            self.depth -= 1
+
+    def _block(self, ln: _Line, indent: int) -> Any:
         if ln.indent != indent:
             raise self.err(f"bad indentation: expected {indent} spaces, got {ln.indent}", ln.no)
         if ln.text == "-" or ln.text.startswith("- "):
@@ -403,6 +425,13 @@ class _Parser:
 
     def flow(self, s: str, i: int, no: int) -> tuple[Any, int]:
         """A flow collection starting at ``s[i]``; returns (value, index after it)."""
+        self.nest(no)
+        try:
+            return self._flow(s, i, no)
+        finally:
+            self.depth -= 1
+
+    def _flow(self, s: str, i: int, no: int) -> tuple[Any, int]:
         opener = s[i]
         closer = "]" if opener == "[" else "}"
         coll: LList | LMap = LList(no) if opener == "[" else LMap(no)
@@ -467,10 +496,7 @@ def loads(text: str, source: str = "") -> Any:
     """Parse YAML text (the supported subset); errors are :class:`YamlError` with a line."""
     if "\0" in text:
         raise YamlError("NUL byte in YAML text", 0, source)
-    try:
-        return _Parser(text, source).document()
-    except RecursionError:
-        raise YamlError("nesting too deep", 0, source) from None
+    return _Parser(text, source).document()
 
 
 def _from_pyyaml(text: str, source: str) -> Any:
@@ -507,11 +533,9 @@ def _from_pyyaml(text: str, source: str) -> Any:
 
 def load(path: str, *, use_pyyaml: bool = False) -> Any:
     """Read and parse a YAML file; ``use_pyyaml`` uses PyYAML when it is installed."""
+    raw = read_regular(path, "YAML file", MAX_YAML_FILE, YamlError)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise YamlError(f"cannot read {path}: {e.strerror}", 0, "") from e
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise YamlError(f"{path} is not UTF-8 text ({e.reason})", 0, "") from e
     if use_pyyaml:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from ..errors import BpfkitError
+from ..errors import ParseError
 
 __all__ = ["parse_cpu_list", "online_cpus", "possible_cpus"]
 
 
+# Linux's NR_CPUS tops out at 8192; a list naming more is not one the kernel wrote.
+MAX_CPUS = 1 << 16
+
+
 def parse_cpu_list(text: str) -> list[int]:
-    """``"0-3,5"`` -> ``[0, 1, 2, 3, 5]`` (the format of /sys/devices/system/cpu/*)."""
+    """``"0-3,5"`` -> ``[0, 1, 2, 3, 5]`` (the format of /sys/devices/system/cpu/*);
+    ParseError when malformed."""
     cpus: list[int] = []
     for part in text.split(","):
         part = part.strip()
@@ -19,12 +24,16 @@ def parse_cpu_list(text: str) -> list[int]:
             continue
         try:
             if "-" in part:
-                lo, hi = part.split("-", 1)
-                cpus.extend(range(int(lo), int(hi) + 1))
+                lo_s, hi_s = part.split("-", 1)
+                lo, hi = int(lo_s), int(hi_s)
             else:
-                cpus.append(int(part))
+                lo = hi = int(part)
         except ValueError:
-            raise BpfkitError(f"malformed CPU list {text!r}") from None
+            raise ParseError(f"malformed CPU list {text[:80]!r}") from None
+        if not 0 <= lo <= hi < MAX_CPUS or len(cpus) + hi - lo >= MAX_CPUS:
+            raise ParseError(f"CPU list {text[:80]!r}: {part[:40]!r} is not a range of CPU "
+                             f"numbers below {MAX_CPUS}")
+        cpus.extend(range(lo, hi + 1))
     return cpus
 
 

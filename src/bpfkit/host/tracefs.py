@@ -4,12 +4,14 @@ legacy probe events (``kprobe_events``/``uprobe_events``), which are recorded so
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
+import re
 from typing import Any
 
-from ..errors import AttachError, NotFound, kernel_error
+from ..errors import AttachError, NotFound, PermissionDenied, kernel_error
 from .mounts import _mount, find_mount
 
 _tracefs_cache: str | None = None
@@ -28,10 +30,30 @@ def tracefs_path(*, mount: bool = True) -> str:
     if dbg:
         cands.append(os.path.join(dbg, "tracing"))
     cands += ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+    denied: list[str] = []
     for c in cands:
-        if os.path.exists(os.path.join(c, "events")):
-            _tracefs_cache = c
-            return c
+        try:
+            os.stat(os.path.join(c, "events"))
+        except PermissionError:
+            denied.append(c)
+            continue
+        except OSError:
+            continue
+        _tracefs_cache = c
+        return c
+    if denied or (m and not os.access(m, os.R_OK | os.X_OK)):
+        where = denied[0] if denied else (m or "")
+        try:
+            st = os.stat(where)
+            how = f"mode {st.st_mode & 0o7777:04o}, owner uid {st.st_uid} gid {st.st_gid}"
+        except OSError:
+            how = "not readable"
+        raise PermissionDenied(
+            "tracefs access", errno.EACCES, obj=f"tracefs at {where}",
+            detail=f"tracefs is mounted but this process cannot read it ({how})",
+            hint="run as root, or let this user read tracefs (e.g. 'mount -o remount,mode=755 "
+                 f"{where}', or a group with access); CAP_BPF and CAP_PERFMON do not grant "
+                 "file access")
     if mount and os.geteuid() == 0 and os.path.isdir("/sys/kernel/tracing"):
         if _mount("tracefs", "/sys/kernel/tracing", "tracefs") and \
                 os.path.exists("/sys/kernel/tracing/events"):
@@ -131,10 +153,54 @@ def _write_line(path: str, line: str) -> None:
 
 
 def _clean_stale_event(rec: Any) -> None:
-    """Registry cleaner: remove the probe event of a bpfkit process that died."""
+    """Registry cleaner: remove the probe event of a bpfkit process that died (for an
+    intent, the event may never have been made: then there is nothing to do)."""
     data = rec.data
     if not _remove_event_line(str(data["file"]), str(data["group"]), str(data["name"])):
         raise AttachError(f"cannot remove stale probe event {data['group']}/{data['name']}")
+
+
+_EVENT_NAME = re.compile(r"bpfkit_(\d+)_(\d+)_[0-9a-f]+_\d+")
+
+
+def _event_owner_dead(name: str) -> bool:
+    """Whether an event named by :func:`add_probe_event` belongs to a process that is gone
+    (its pid is free, or now names a process with another start time)."""
+    m = _EVENT_NAME.fullmatch(name)
+    if m is None:
+        return False  # not a name we make: not ours to judge
+    try:
+        with open(f"/proc/{m.group(1)}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return True
+    rest = raw[raw.rfind(b")") + 2:].split()
+    try:
+        return rest[0] in (b"Z", b"X") or int(rest[19]) != int(m.group(2))
+    except (IndexError, ValueError):
+        return False
+
+
+def reclaim_stale_events(events_file: str) -> list[str]:
+    """Remove the probe events of dead bpfkit processes in ``events_file`` (kprobe_events or
+    uprobe_events), whether or not a record of them survived; returns their names.  An
+    event some live process still uses is busy and stays."""
+    try:
+        with open(tracefs_file(events_file)) as f:
+            lines = f.read().splitlines()
+    except (OSError, AttachError):
+        return []
+    gone = []
+    for line in lines:
+        head = line.split(None, 1)[0] if line.strip() else ""
+        group, _, name = head.partition(":")[2].partition("/")
+        if name and _event_owner_dead(name):
+            try:
+                _write_line(tracefs_file(events_file), f"-:{group}/{name}\n")
+            except OSError:
+                continue  # busy (a perf event of a live process) or already gone
+            gone.append(f"{group}/{name}")
+    return gone
 
 
 def _register_cleaner() -> None:
@@ -181,26 +247,59 @@ def add_probe_event(events_file: str, prefix: str, target: str, *, group: str) -
     if not os.path.exists(path):
         raise NotFound("tracefs probe event", errno.ENOENT, obj=events_file,
                        hint=f"{path} does not exist: this kernel lacks the probe type")
+    if events_file not in _reclaimed:
+        _reclaimed.add(events_file)
+        reclaim_stale_events(events_file)
     _event_counter += 1
-    name = f"bpfkit_{os.getpid()}_{_event_counter}"
+    # pid + start time + a per-process random part: no two processes (nor a process and
+    # a dead one whose pid it reused) ever make the same name, so no EEXIST
+    name = f"bpfkit_{os.getpid()}_{_my_start()}_{_RANDOM}_{_event_counter}"
     line = f"{prefix}:{group}/{name} {target}\n"
+    token = None
+    reg = _registry()
+    if reg is not None:
+        try:  # intent first: a kill right after the write still leaves a record
+            token = reg.record(PROBE_EVENT_KIND, {"file": events_file, "group": group,
+                                                  "name": name}, module=__name__,
+                               state="intent")
+        except OSError:
+            token = None
     try:
         _write_line(path, line)
     except OSError as e:
+        if token is not None:
+            reg.forget(token)
         detail = _last_error_log()
         raise kernel_error(f"write {events_file}", e.errno or errno.EINVAL,
                            obj=line.strip(), detail=detail or None,
                            hint="the kernel rejected the probe definition (bad symbol, "
                                 "offset or path?)") from None
-    token = None
-    reg = _registry()
-    if reg is not None:
-        try:
-            token = reg.record(PROBE_EVENT_KIND, {"file": events_file, "group": group,
-                                                  "name": name}, module=__name__)
-        except OSError:
-            token = None
+    if token is not None:
+        with contextlib.suppress(OSError):
+            reg.confirm(token)
     return ProbeEvent(events_file, group, name, token)
+
+
+_reclaimed: set[str] = set()
+_RANDOM = os.urandom(3).hex()
+
+
+def _my_start() -> int:
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            raw = f.read()
+        return int(raw[raw.rfind(b")") + 2:].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _reset_after_fork() -> None:
+    global _RANDOM
+    _RANDOM = os.urandom(3).hex()
+    _reclaimed.clear()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _last_error_log() -> str:

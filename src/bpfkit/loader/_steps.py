@@ -71,7 +71,8 @@ def load(path_or_spec: str | os.PathLike[str] | bytes | CollectionSpec, *,
          constants: Mapping[str, Any] | None = None, pin_root: str | None = None,
          btf: Spec | str | os.PathLike[str] | None = None,
          autoload: Mapping[str, bool] | Iterable[str] | None = None,
-         attach_targets: Mapping[str, Any] | None = None) -> Collection:
+         attach_targets: Mapping[str, Any] | None = None,
+         count_ringbuf_losses: bool = False) -> Collection:
     """Parse (if needed) and load a BPF object; returns a :class:`Collection`.
 
     ``constants`` sets ``const volatile`` globals, ``pin_root`` is where
@@ -87,15 +88,24 @@ def load(path_or_spec: str | os.PathLike[str] | bytes | CollectionSpec, *,
     else:
         spec = CollectionSpec.from_file(path_or_spec)
     return load_spec(spec, constants=constants, pin_root=pin_root, btf=btf, autoload=autoload,
-                     attach_targets=attach_targets)
+                     attach_targets=attach_targets, count_ringbuf_losses=count_ringbuf_losses)
 
 
 def load_spec(spec: CollectionSpec, *, constants: Mapping[str, Any] | None = None,
               pin_root: str | None = None, btf: Spec | str | os.PathLike[str] | None = None,
               autoload: Mapping[str, bool] | Iterable[str] | None = None,
-              attach_targets: Mapping[str, Any] | None = None) -> Collection:
-    """Load ``spec`` (which is left untouched and can be loaded again)."""
+              attach_targets: Mapping[str, Any] | None = None,
+              count_ringbuf_losses: bool = False) -> Collection:
+    """Load ``spec`` (which is left untouched and can be loaded again).
+
+    ``count_ringbuf_losses`` instruments failed ``bpf_ringbuf_reserve``/``output`` calls
+    (:mod:`bpfkit.losses`; read with ``bpfkit.losses.ringbuf_lost(coll)``).  Off by
+    default, so the programs' instructions are exactly the object's, as with libbpf.
+    """
     spec = spec.copy()
+    if count_ringbuf_losses:
+        from ..losses import count_ringbuf_losses as instrument
+        instrument(spec)
     if constants:
         spec.set_constants(dict(constants))
     for n, tgt in (attach_targets or {}).items():
@@ -406,20 +416,7 @@ class _Loader:
         mp.object_spec = self.spec  # type: ignore[attr-defined]  # DWARF types for records
         if btf is None or m.is_data or m.struct_ops is not None:
             return
-        try:
-            from ..btf.codec import BTFCodec
-        except ImportError:
-            return
-        for attr, tid, size in (("key_codec", m.key_type_id, m.key_size),
-                                ("value_codec", m.value_type_id, m.value_size)):
-            if not tid:
-                continue
-            try:
-                codec = BTFCodec(btf, tid)
-            except BpfkitError:
-                continue
-            if codec.size == size:
-                setattr(mp, attr, codec)
+        mp.use_btf(btf, m.key_type_id, m.value_type_id)
 
     def raw_create(self, m: MapSpec, kname: str, inner: Map | None = None,
                    use_btf: bool = True) -> Map:

@@ -3,7 +3,6 @@ modes (consume, poll, read, iteration, async iteration)."""
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import mmap as _mmap
 import os
@@ -155,6 +154,7 @@ class _Reader:
 
     # -- asyncio
     async def _wait_async(self, timeout: float | None) -> bool:
+        import asyncio  # here, not at module level: it costs ~40 ms of every start-up
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         fd = self.fileno()

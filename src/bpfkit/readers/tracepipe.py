@@ -21,8 +21,8 @@ __all__ = ["TraceLine", "TracePipe", "parse_line", "tracefs_dir", "trace_print"]
 # "  python3-1234    [001] d..31  4567.123456: bpf_trace_printk: message"
 # also "<...>-1234 (  1234) [001] ..." with the tgid option, and 4 or 5 flag columns.
 _LINE = re.compile(
-    r"^\s*(?P<task>.*?)-(?P<pid>\d+)\s+(?:\(\s*(?P<tgid>[-\d]+)\)\s+)?"
-    r"\[(?P<cpu>\d+)\]\s+(?:(?P<flags>[^\s\[\]]{4,6})\s+)?(?P<ts>\d+\.\d+):\s+"
+    r"^\s*(?P<task>.*?)-(?P<pid>\d{1,10})\s+(?:\(\s*(?P<tgid>-+|\d{1,10})\)\s+)?"
+    r"\[(?P<cpu>\d{1,10})\]\s+(?:(?P<flags>[^\s\[\]]{4,6})\s+)?(?P<ts>\d{1,20}\.\d{1,20}):\s+"
     r"(?P<event>[^:\s]+):\s?(?P<msg>.*)$")
 _LOST = re.compile(r"CPU:(\d+) \[LOST (\d+) EVENTS\]")
 
@@ -57,15 +57,8 @@ def parse_line(line: str) -> TraceLine:
 
 def tracefs_dir() -> str:
     """Where tracefs is mounted (mounted on /sys/kernel/tracing if needed and allowed)."""
-    try:
-        from ..host.tracefs import tracefs_path
-        return tracefs_path()
-    except ImportError:
-        pass
-    for p in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
-        if os.path.exists(os.path.join(p, "trace_pipe")):
-            return p
-    raise BpfkitError("tracefs is not mounted: run 'mount -t tracefs tracefs /sys/kernel/tracing'")
+    from ..host.tracefs import tracefs_path  # lazy: only when a pipe is opened
+    return tracefs_path()
 
 
 class TracePipe:

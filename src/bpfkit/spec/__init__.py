@@ -13,6 +13,7 @@ from .model import (
     KCONFIG_MAP,
     PIN_BY_NAME,
     PIN_NONE,
+    ConstText,
     ExternSpec,
     MapSpec,
     ProgramSpec,
@@ -20,6 +21,7 @@ from .model import (
     VariableSpec,
     _strip,
     decode_value,
+    encode_text,
     encode_value,
     is_data_section,
     is_struct_ops_section,
@@ -27,5 +29,5 @@ from .model import (
 
 __all__ = ["CollectionSpec", "ProgramSpec", "MapSpec", "VariableSpec", "ExternSpec",
            "StructOpsSpec", "PIN_NONE", "PIN_BY_NAME", "KCONFIG_MAP", "is_data_section",
-           "is_struct_ops_section", "EM_BPF", "_fix_calls", "_strip", "decode_value",
+           "is_struct_ops_section", "ConstText", "encode_text", "EM_BPF", "_fix_calls", "_strip", "decode_value",
            "encode_value"]

@@ -47,6 +47,7 @@ from ..elf import (
     Symbol,
 )
 from ..errors import BpfkitError, DwarfError, ParseError, SpecError
+from ..inputfile import read_regular
 from ..linker import _clone, _fix_calls
 from ..sections import SectionInfo, parse_section
 from .model import (
@@ -72,11 +73,6 @@ _PSEUDO_FUNC = asm.BPF_PSEUDO_FUNC
 
 
 
-# ----------------------------------------------------------------------------- values
-
-
-
-
 # ----------------------------------------------------------------------------- specs
 
 
@@ -94,6 +90,13 @@ class _Func:
     end: int
     slot: int  # slot offset in the section
     bind: int
+
+
+# BPF objects are kilobytes to a few megabytes; the cap only keeps a wrong path harmless.
+MAX_OBJECT_FILE = 1 << 30
+# A NOBITS section (.bss) occupies no file space, so its size is the one number in an
+# object that would make parsing allocate without bound: cap it above what the kernel takes.
+MAX_NOBITS = 32 << 20
 
 
 class _Parser:
@@ -130,6 +133,10 @@ class _Parser:
     def sec_data(self, name: str) -> bytes:
         s = self.secs[name]
         if s.type == SHT_NOBITS:
+            if s.size > MAX_NOBITS:
+                raise SpecError(f"{self.name}: section {name} declares {s.size} bytes, more "
+                                f"than a BPF map value can hold ({MAX_NOBITS >> 20} MiB here; "
+                                "the kernel's own limit is KMALLOC_MAX_SIZE)")
             return bytes(s.size)
         return s.data()
 
@@ -780,12 +787,7 @@ class CollectionSpec:
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> CollectionSpec:
         p = os.fspath(path)
-        try:
-            with open(p, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise SpecError(f"cannot read BPF object {p}: {e.strerror}") from e
-        return cls.from_bytes(data, name=p)
+        return cls.from_bytes(read_regular(p, "BPF object", MAX_OBJECT_FILE, SpecError), name=p)
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview, name: str = "<bytes>"

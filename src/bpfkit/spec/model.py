@@ -11,7 +11,7 @@ from typing import Any
 from .. import asm
 from ..btf import CoreRelo, FuncInfo, LineInfo, Spec
 from ..btf import types as bt
-from ..errors import BpfkitError, SpecError
+from ..errors import BpfkitError, SpecError, UsageError
 from ..sections import SectionInfo
 
 PIN_NONE = 0
@@ -86,6 +86,80 @@ def decode_value(btf: Spec | None, tid: int, raw: bytes) -> Any:
     return bytes(raw)
 
 
+class ConstText(str):
+    """A value typed by a user (``--const NAME=VALUE``): parsed by the variable's BTF type
+    (:func:`encode_value`), never written into the variable as the raw characters."""
+
+
+_BOOL_WORDS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False,
+               "on": True, "off": False}
+
+
+def _text_int(text: str, what: str, kind: str) -> int:
+    try:
+        return int(text.replace("_", "") if text.count("_") < 8 else text, 0)
+    except ValueError:
+        raise UsageError(f"{what}: {text[:40]!r} is not {kind} (decimal, 0x hex, 0o octal or "
+                         "0b binary)") from None
+
+
+def _in_range(n: int, bits: int, signed: bool, text: str, what: str, tname: str) -> int:
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    if not lo <= n <= hi:
+        raise UsageError(f"{what}: {text[:40]} is out of range for {tname} ({lo} to {hi})")
+    return n
+
+
+def encode_text(btf: Spec | None, tid: int, size: int, text: str, what: str) -> bytes:
+    """``text`` as a user typed it, parsed by the variable's type: an integer in any base
+    (range-checked), a bool, a char, a string (length-checked), an enumerator by name.
+    Anything else is refused with one sentence (:class:`~bpfkit.errors.UsageError`)."""
+    text = text.strip()
+    t: bt.BTFType | None = btf.type(_strip(btf, tid)) if btf is not None and tid else None
+    tname = btf.type_name(tid) if btf is not None and tid else f"a {size}-byte variable"
+    if not text:
+        raise UsageError(f"{what}: empty value; give {tname} a value")
+    if t is None:  # a symbol without BTF: its size is all we know
+        n = _text_int(text, what, "an integer")
+        _in_range(n, 8 * size, n < 0, text, what, tname)
+        return n.to_bytes(size, "little", signed=n < 0)
+    if isinstance(t, bt.Int):
+        if t.is_bool:
+            v = _BOOL_WORDS.get(text.lower())
+            if v is None:
+                raise UsageError(f"{what}: {text[:40]!r} is not a bool (true/false, 1/0, "
+                                 "yes/no, on/off)")
+            return bytes([v]).ljust(size, b"\0")
+        if t.size == 1 and (t.is_char or "char" in t.name) and len(text.encode()) == 1 \
+                and not text.isdigit():
+            return text.encode().ljust(size, b"\0")
+        n = _text_int(text, what, "an integer")
+        return _in_range(n, 8 * t.size, t.signed, text, what, tname).to_bytes(
+            t.size, "little", signed=t.signed).ljust(size, b"\0")
+    if isinstance(t, bt.EnumBase):
+        names = {v.name: v.value for v in t.values}
+        if text in names:
+            n = names[text]
+        elif text.lstrip("+-")[:1].isdigit():
+            n = _in_range(_text_int(text, what, "an enumerator or an integer"), 8 * t.size,
+                          t.signed, text, what, tname)
+        else:
+            have = ", ".join(list(names)[:12]) + (", ..." if len(names) > 12 else "")
+            raise UsageError(f"{what}: {text[:40]!r} is not an enumerator of {tname} "
+                             f"(have: {have or 'none'})")
+        return n.to_bytes(t.size, "little", signed=n < 0).ljust(size, b"\0")
+    if isinstance(t, bt.Array) and btf is not None:
+        et = btf.type(_strip(btf, t.type))
+        if isinstance(et, bt.Int) and et.size == 1:
+            b = text.encode()
+            if len(b) >= t.nelems:
+                raise UsageError(f"{what}: a string of {len(b)} bytes does not fit in "
+                                 f"{tname} (at most {t.nelems - 1} and the NUL)")
+            return b.ljust(size, b"\0")
+    raise UsageError(f"{what}: {tname} cannot be set from text (integers, bools, chars, "
+                     "strings and enums can)")
+
+
 def encode_value(btf: Spec | None, tid: int, size: int, value: Any, what: str) -> bytes:
     """Inverse of :func:`decode_value`; bytes of the right size pass through."""
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -96,6 +170,10 @@ def encode_value(btf: Spec | None, tid: int, size: int, value: Any, what: str) -
     t: bt.BTFType | None = None
     if btf is not None and tid:
         t = btf.type(_strip(btf, tid))
+    if isinstance(value, ConstText) or (isinstance(value, str)
+                                        and isinstance(t, (bt.Int, bt.EnumBase))):
+        # an integer variable never receives the characters of a string
+        return encode_text(btf, tid, size, value, what)
     if isinstance(value, str):
         b = value.encode()
         if len(b) >= size:

@@ -31,6 +31,7 @@ import hashlib
 import os
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,7 @@ TC_ACTIONS = {-1: "TC_ACT_UNSPEC", 0: "TC_ACT_OK", 1: "TC_ACT_RECLASSIFY", 2: "T
 BPFFS = "/sys/fs/bpf"
 
 # fds created by module/session-scoped fixtures: not leaks of the test that created them
-_OWNED_FDS: set[int] = set()
+_OWNED_FDS: Counter[tuple[Any, ...]] = Counter()
 
 
 # ----------------------------------------------------------------------------- test runs
@@ -288,34 +289,61 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 # ----------------------------------------------------------------------------- leak check
 
+FdId = tuple[Any, ...]
+
+
 def _fds() -> set[int]:
     return {int(x) for x in os.listdir("/proc/self/fd")}
 
 
-def _fd_identity(fd: int) -> str:
-    """What an fd refers to, so a number closed and reused during a test still counts."""
+def _fd_identity(fd: int) -> FdId | None:
+    """What an fd *is*, independent of its number: the kernel object id for bpf fds (maps,
+    programs and links share one anonymous inode), else the file's (st_dev, st_ino).  A
+    number reused between the snapshot and the check then cannot hide a leak, and a file
+    recreated at the same path is a different file.  None if the fd is already closed."""
     try:
+        st = os.fstat(fd)
         target = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
-        return ""
+        return None
     if target.startswith("anon_inode:bpf"):
+        kind = target.split(":", 1)[1].strip("[]")
+        key = {"bpf-map": "map_id", "bpf-prog": "prog_id", "bpf_link": "link_id"}.get(kind)
         try:
             with open(f"/proc/self/fdinfo/{fd}") as f:
-                ids = [ln.strip() for ln in f if ln.split(":")[0].endswith("_id")]
-        except OSError:
-            ids = []
-        return target + " " + " ".join(ids)
-    return target
+                for line in f:
+                    k, _, v = line.partition(":")
+                    if k.strip() == key:
+                        return ("bpf", kind, int(v))
+        except (OSError, ValueError):
+            pass
+    return ("file", st.st_dev, st.st_ino)
 
 
-def _fd_snapshot() -> dict[int, str]:
-    return {fd: _fd_identity(fd) for fd in _fds()}
+def _fd_snapshot() -> Counter[FdId]:
+    """How many open fds refer to each object (a multiset: dup'ed fds count twice)."""
+    out: Counter[FdId] = Counter()
+    for fd in _fds():
+        ident = _fd_identity(fd)
+        if ident is not None:
+            out[ident] += 1
+    return out
 
 
-def _leaked(before: dict[int, str]) -> list[int]:
-    after = _fd_snapshot()
-    return sorted(fd for fd, ident in after.items()
-                  if ident and before.get(fd) != ident and fd not in _OWNED_FDS)
+def _leaked(before: Counter[FdId]) -> list[int]:
+    """fd numbers of the objects that have more fds now than at the snapshot (fixture-owned
+    objects aside); for each such object, its highest-numbered fds (the newest)."""
+    by_ident: dict[FdId, list[int]] = {}
+    for fd in sorted(_fds()):
+        ident = _fd_identity(fd)
+        if ident is not None:
+            by_ident.setdefault(ident, []).append(fd)
+    out = []
+    for ident, fds in by_ident.items():
+        extra = len(fds) - before.get(ident, 0) - _OWNED_FDS.get(ident, 0)
+        if extra > 0:
+            out += fds[-extra:]
+    return sorted(out)
 
 
 def _describe_fd(fd: int) -> str:
@@ -358,7 +386,7 @@ def bpf_leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
     check_fds = request.node.get_closest_marker("allow_fd_leak") is None
     check_pins = request.node.get_closest_marker("allow_pin_leak") is None and \
         bool(request.config.getini("bpf_leak_check_pins"))
-    fds_before = _fd_snapshot() if check_fds else {}
+    fds_before = _fd_snapshot() if check_fds else Counter()
     pins_before = _pins() if check_pins else set()
     yield
     problems = []
@@ -429,7 +457,7 @@ def bpf_object(request: pytest.FixtureRequest, bpf_build: _Builder) -> Iterator[
     built and loaded once per module (same arguments, same collection), closed after it."""
     import bpfkit
     loaded: dict[str, Any] = {}
-    owned: set[int] = set()
+    owned: Counter[tuple[Any, ...]] = Counter()
     base = Path(str(request.path)).parent if getattr(request, "path", None) else Path.cwd()
 
     def factory(src: str | os.PathLike[str], *, constants: dict[str, Any] | None = None,
@@ -441,7 +469,7 @@ def bpf_object(request: pytest.FixtureRequest, bpf_build: _Builder) -> Iterator[
             obj = bpf_build(src, base=base, include_dirs=include_dirs, defines=defines)
             before = _fd_snapshot()
             coll = bpfkit.load(str(obj), constants=constants or {}, **load_kw)
-            new = {fd for fd, ident in _fd_snapshot().items() if before.get(fd) != ident}
+            new = _fd_snapshot() - before
             owned.update(new)
             _OWNED_FDS.update(new)
             loaded[key] = coll
@@ -452,7 +480,9 @@ def bpf_object(request: pytest.FixtureRequest, bpf_build: _Builder) -> Iterator[
     finally:
         for coll in loaded.values():
             coll.close()
-        _OWNED_FDS.difference_update(owned)
+        _OWNED_FDS.subtract(owned)
+        for ident in [i for i, n in _OWNED_FDS.items() if n <= 0]:
+            del _OWNED_FDS[ident]
 
 
 @pytest.fixture(scope="module")

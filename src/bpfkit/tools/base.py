@@ -130,13 +130,14 @@ def plain(v: Any) -> Any:
 # ----------------------------------------------------------------------------- numbers
 
 
-def _number(kind: type, low: float, what: str, strict: bool) -> Callable[[str], Any]:
+def _number(kind: type, low: float, what: str, strict: bool,
+            high: float | None = None) -> Callable[[str], Any]:
     def conv(s: str) -> Any:
         try:
             v = kind(s)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{s!r} is not {what}") from None
-        if v < low or (strict and v == low):
+        if v != v or v < low or (strict and v == low) or (high is not None and v > high):
             raise argparse.ArgumentTypeError(f"{s!r} is not {what}")
         return v
     conv.__name__ = what
@@ -145,8 +146,12 @@ def _number(kind: type, low: float, what: str, strict: bool) -> Callable[[str], 
 
 positive_int = _number(int, 0, "a positive integer", True)
 nonneg_int = _number(int, 0, "an integer >= 0", False)
-positive_float = _number(float, 0.0, "a positive number", True)
-nonneg_float = _number(float, 0.0, "a number >= 0", False)
+positive_float = _number(float, 0.0, "a positive number", True, 1e9)
+nonneg_float = _number(float, 0.0, "a number >= 0", False, 1e9)
+# ids the kernel keeps in 32 bits (pid, tid, uid, CPU number, program id)
+positive_u32 = _number(int, 0, "a positive integer below 2^32", True, 0xFFFFFFFF)
+nonneg_u32 = _number(int, 0, "an integer from 0 to 4294967295", False, 0xFFFFFFFF)
+port_number = _number(int, 0, "a port number (0 to 65535)", False, 65535)
 
 
 # ----------------------------------------------------------------------------- options
@@ -163,11 +168,11 @@ class Option:
 
 
 OPTIONS: dict[str, Option] = {
-    "pid": Option(("-p", "--pid"), "pid", {"type": positive_int, "metavar": "PID",
+    "pid": Option(("-p", "--pid"), "pid", {"type": positive_u32, "metavar": "PID",
                                            "help": "only this process id"}, True),
-    "tid": Option(("-t", "--tid"), "tid", {"type": positive_int, "metavar": "TID",
+    "tid": Option(("-t", "--tid"), "tid", {"type": positive_u32, "metavar": "TID",
                                            "help": "only this thread id"}, True),
-    "uid": Option(("-u", "--uid"), "uid", {"type": nonneg_int, "metavar": "UID",
+    "uid": Option(("-u", "--uid"), "uid", {"type": nonneg_u32, "metavar": "UID",
                                            "help": "only this user id"}, True),
     "cgroup": Option(("-c", "--cgroup"), "cgroup", {
         "metavar": "PATH", "help": "only tasks in this cgroup v2 directory (absolute, or "
@@ -576,9 +581,9 @@ class Tool:
             d = self.to_json(rec, args)
             if isinstance(d, dict):
                 d = {"time": round(t, 6), **d} if "time" not in d else d
-            print(json.dumps(d), flush=True)
+            write_line(json.dumps(d))
             return
-        print(self.prefix(rec, t, args) + self.format(rec, args), flush=True)
+        write_line(self.prefix(rec, t, args) + self.format(rec, args))
 
     def run(self, args: argparse.Namespace) -> int:
         self.check_filters(args)
@@ -629,12 +634,17 @@ class Tool:
                         break
                     timeout = min(timeout, left)
                 rb.poll(lambda rec: self.emit(rec, args), timeout=timeout)
+        except KeyboardInterrupt:
+            pass
+        try:  # what is already in the buffer is printed, not dropped, on Ctrl-C/SIGTERM
             rb.poll(lambda rec: self.emit(rec, args), timeout=0)
         except KeyboardInterrupt:
             pass
         lost = getattr(rb, "lost", 0) + self.bpf_lost(m)
-        if lost:
-            print(f"# {lost} events lost", file=sys.stderr)
+        if args.json:  # one JSON object on stderr, like the "attached" one; 0 included
+            print(json.dumps({"lost": lost, "tool": self.name}), file=sys.stderr, flush=True)
+        elif lost:
+            print(f"# {lost} events lost", file=sys.stderr, flush=True)
         return 0
 
     def bpf_lost(self, m: Manager) -> int:
@@ -645,6 +655,13 @@ class Tool:
 
     _mono_off = 0.0
     _t0 = 0.0
+
+
+def write_line(line: str) -> None:
+    """One event, newline included, in a single write: Ctrl-C or SIGTERM while stdout is
+    blocked (a full pipe) must not leave a record without its newline, glued to the next."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def comm_of(v: Any) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BpfkitError
-from .base import Tool, object_path
+from .base import Tool, nonneg_u32, object_path, positive_float, positive_int
 
 
 @dataclass
@@ -100,14 +100,14 @@ class HookCost(Tool):
     differs = "BCC has no hookcost (a bpfkit benchmark of hook families)."
 
     def add_args(self, p: argparse.ArgumentParser) -> None:
-        p.add_argument("-n", "--iterations", type=int, default=50_000,
+        p.add_argument("-n", "--iterations", type=positive_int, default=50_000,
                        help="at most this many getpid() calls per timed run (default 50000)")
-        p.add_argument("--budget-ms", type=float, default=20.0,
+        p.add_argument("--budget-ms", type=positive_float, default=20.0,
                        help="aim for timed runs of about this long (fewer calls for slow "
                             "hooks; default 20)")
-        p.add_argument("-r", "--rounds", type=int, default=15,
+        p.add_argument("-r", "--rounds", type=positive_int, default=15,
                        help="timed runs per hook; the fastest counts (default 15)")
-        p.add_argument("--cpu", type=int, help="measure on this CPU (default: the quietest)")
+        p.add_argument("--cpu", type=nonneg_u32, help="measure on this CPU (default: the quietest)")
         p.add_argument("--hooks", help="comma-separated subset: " +
                        ",".join(h[0] for h in HOOKS))
 

@@ -21,6 +21,8 @@ CALLS = {0: "kill", 1: "tkill", 2: "tgkill"}
 def _signum(text: str) -> int:
     """-s accepts 9, KILL or SIGKILL."""
     if text.isdigit():
+        if not 0 < int(text) < 65:
+            raise argparse.ArgumentTypeError(f"signal {text} is out of range (1 to 64)")
         return int(text)
     name = text.upper()
     try:

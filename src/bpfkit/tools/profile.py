@@ -48,7 +48,7 @@ class Profile(Tool):
         p.add_argument("-f", "--folded", action="store_true",
                        help="print folded stacks (comm;user...;kernel_[k] count)")
         p.add_argument("--svg", metavar="FILE", help="write a flame graph SVG to FILE")
-        p.add_argument("--top", type=int, default=15, help="how many functions to list")
+        p.add_argument("--top", type=positive_int, default=15, help="how many functions to list")
 
     def constants(self, args: argparse.Namespace) -> dict[str, Any]:
         c: dict[str, Any] = {}

@@ -23,7 +23,7 @@ from .. import asm, introspect
 from .. import syscall as sc
 from ..errors import BpfkitError
 from ..program import Program, ProgramInfo
-from .base import Tool, object_path
+from .base import Tool, object_path, positive_u32
 
 
 @dataclass
@@ -107,7 +107,7 @@ class ProgTrace(Tool):
     differs = "BCC has no progtrace (bpftool prog profile and bpftop are the models)."
 
     def add_args(self, p: argparse.ArgumentParser) -> None:
-        p.add_argument("-i", "--id", type=int, action="append", default=[],
+        p.add_argument("-i", "--id", type=positive_u32, action="append", default=[],
                        help="program id to trace (repeatable; default: every program, "
                             "from BPF stats)")
         p.add_argument("-n", "--name", help="programs whose name contains this")

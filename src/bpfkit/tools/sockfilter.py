@@ -107,7 +107,8 @@ class SockFilter(Tool):
             self._sock, self._peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         else:
             # Unbound until the filter is on (started()), so nothing unfiltered is queued.
-            self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+            from ..attach.net import packet_socket
+            self._sock = packet_socket()
         try:
             return super().run(args)
         finally:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import BpfkitError
 from ..manager import Manager, MapOptions, Probe
-from .base import INTERVAL_OPTIONS, CompanionManager, Tool, object_path
+from .base import INTERVAL_OPTIONS, CompanionManager, Tool, object_path, positive_int
 
 MAPS = ("counts", "comm_filter", "filter_cfg")
 PIN_PROG = "prog"
@@ -97,7 +97,7 @@ class SysCount(Tool):
     hook_families = ("raw_tp", "tracepoint")
 
     def add_args(self, p: argparse.ArgumentParser) -> None:
-        p.add_argument("--top", type=int, default=20, help="processes shown (default 20)")
+        p.add_argument("--top", type=positive_int, default=20, help="processes shown (default 20)")
         p.add_argument("--cumulative", action="store_true",
                        help="do not clear the counts after each interval")
         p.add_argument("--pin", metavar="DIR", help="pin maps, program and link under DIR "

@@ -13,7 +13,7 @@ import ipaddress
 from typing import Any
 
 from ..manager import Probe
-from .base import SNOOP_OPTIONS, Tool, companions, plain
+from .base import SNOOP_OPTIONS, Tool, companions, plain, port_number
 from .opensnoop import HOOK_NAMES
 
 AF_INET = 2
@@ -40,7 +40,7 @@ class TcpConnect(Tool):
     def add_args(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("-a", "--accepts", action="store_true",
                        help="also accepted (passive) connections")
-        p.add_argument("-P", "--port", type=int, action="append",
+        p.add_argument("-P", "--port", type=port_number, action="append",
                        help="only connections with this local or remote port (repeatable)")
 
     def constants(self, args: argparse.Namespace) -> dict[str, Any]:

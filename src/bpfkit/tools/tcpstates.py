@@ -12,7 +12,7 @@ import ipaddress
 from typing import Any
 
 from ..manager import Manager, Probe
-from .base import Tool
+from .base import Tool, port_number
 
 OPS = {3: "connect", 4: "established", 5: "established", 8: "rto", 9: "retrans",
        10: "state", 11: "listen", 12: "rtt"}
@@ -44,7 +44,7 @@ class TcpStates(Tool):
     def add_args(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("--rtt", action="store_true",
                        help="also report every RTT estimate (one per ACK)")
-        p.add_argument("-P", "--port", type=int, default=0,
+        p.add_argument("-P", "--port", type=port_number, default=0,
                        help="only connections with this local or remote port")
 
     def constants(self, args: argparse.Namespace) -> dict[str, Any]:

@@ -91,6 +91,14 @@ class ProbeUnit:
     name: str  # the full attach point ('tracepoint:syscalls:sys_enter_read')
     fields: dict[str, TpField] = field(default_factory=dict)
     locals: dict[str, Type] = field(default_factory=dict)
+    # usdt: the location's argument specs (bpfkit.attach.usdt.UsdtArg) and file offsets
+    usdt_args: tuple[Any, ...] = ()
+    usdt_offset: int = 0
+    usdt_semaphore: int = 0
+    # kfunc/kretfunc: the function's BTF id and its parameters (name, BTF type id)
+    btf_id: int = 0
+    params: list[tuple[str, int]] = field(default_factory=list)
+    ret_type: int = 0
 
 
 @dataclass
@@ -131,8 +139,8 @@ def tp_type(f: TpField, category: str) -> Type:
     ct = f.ctype.strip()
     if f.data_loc:
         return str_t(STRLEN)
-    if f.array and ("char" in ct):
-        return str_t(f.array)
+    if f.array and ("char" in ct or ct in ("u8", "__u8")):
+        return str_t(f.array)  # bytes: what str() and ntop() take
     if "*" in ct:
         return Type("ptr", 8, False, user=category == "syscalls",
                     value="char" if re.search(r"\bchar\s*\*$", ct) else None)
@@ -165,9 +173,29 @@ class Checker:
                 raise self.err(f"unknown tracepoint {unit.parts[0]}:{unit.parts[1]} (see "
                                "`bpfkit trace -l 'tracepoint:*'`)", ap.span)
             unit.fields = {f.name: f for f in fields if not f.name.startswith("common_")}
+        if unit.provider in ("kfunc", "kretfunc"):
+            self.resolve_kfunc(unit)
         if unit.probe.predicate is not None:
             self.expr(unit.probe.predicate)
         self.block(unit.probe.body)
+
+    def resolve_kfunc(self, unit: ProbeUnit) -> None:
+        """The kernel function's BTF id and parameters (fentry/fexit read them as u64s)."""
+        from ..btf import Func, FuncProto
+        ap = unit.probe.attach_points[0]
+        btf = self.env.btf()
+        if btf is None:
+            raise self.err(f"{unit.provider} needs the kernel's BTF (/sys/kernel/btf/vmlinux)",
+                           ap.span)
+        name = unit.parts[-1]
+        ids = [i for i in btf.ids_by_name(name) if isinstance(btf.type(i), Func)]
+        if not ids:
+            raise self.err(f"no kernel function {name!r} in the kernel's BTF", ap.span)
+        unit.btf_id = ids[0]
+        proto = btf.type(btf.type(ids[0]).type)
+        assert isinstance(proto, FuncProto)
+        unit.params = [(p.name, p.type) for p in proto.params]
+        unit.ret_type = proto.return_type
 
     def block(self, stmts: list[A.Stmt]) -> None:
         for st in stmts:
@@ -261,7 +289,10 @@ class Checker:
             if mi is not None and mi.value.kind not in ("int", "count", "sum"):
                 raise self.err(f"'{st.op}' on map {st.target.name} that holds {mi.value}",
                                st.span)
-            value = mi.value if mi is not None else S64
+            # bpftrace 0.17: @x++/@x-- make a signed map, @x += v takes v's signedness.
+            incdec = isinstance(st.value, A.Int) and \
+                self.source[st.value.span.start:st.value.span.end] in ("++", "--")
+            value = mi.value if mi is not None else (S64 if incdec else int_t(8, t.signed))
         else:
             value = t if t.kind in AGGREGATES else storable(t)
         mi = self.declare(st.target, key, value)
@@ -322,7 +353,7 @@ class Checker:
                 raise self.err(f"'{e.op}' needs an integer, not {t}", e.span)
             if e.op == "!":
                 return U64
-            return int_t(8, e.op == "-" or t.signed)
+            return int_t(8, True)  # bpftrace: -x and ~x are signed
         if isinstance(e, A.Ternary):
             c = self.expr(e.cond)
             if c.kind not in ("int", "ptr"):
@@ -341,8 +372,13 @@ class Checker:
             it = self.expr(e.index)
             if it.kind != "int":
                 raise self.err("an index must be an integer", e.index.span)
+            if t.kind == "ptr" and t.value == "array":
+                e.elem_size = t.params[0]  # type: ignore[attr-defined]
+                return self.btf_value(t.btf, e.span, t.user)
             if t.kind == "ptr":
-                return self.deref_type(t, e.span)
+                et = self.deref_type(t, e.span)
+                e.elem_size = et.size if et.kind == "int" else 8  # type: ignore[attr-defined]
+                return et
             raise self.err(f"cannot index {t}", e.span)
         if isinstance(e, A.Cast):
             t = self.expr(e.operand)
@@ -396,6 +432,9 @@ class Checker:
             if u.provider not in _RET_PROBES:
                 raise self.err("retval is only available in uretprobe/kretprobe/kretfunc "
                                "probes", e.span)
+            if u.provider == "kretfunc" and u.ret_type:
+                t = self.btf_value(u.ret_type, e.span, False)
+                return t if t.kind == "ptr" else int_t(8, t.signed)
             return S64
         if re.fullmatch(r"arg\d+", n):
             if u.provider not in _REG_PROBES + ("rawtracepoint",):
@@ -403,12 +442,19 @@ class Checker:
                                "probes"
                                + (" (use args->field in tracepoints)"
                                   if u.provider == "tracepoint" else ""), e.span)
+            if u.provider == "usdt":
+                i = int(n[3:])
+                if i >= len(u.usdt_args):
+                    raise self.err(f"{n}: USDT probe {u.name} has {len(u.usdt_args)} "
+                                   "argument(s)", e.span)
+                return int_t(8, bool(u.usdt_args[i].signed))
             if int(n[3:]) > 5:
                 raise self.err(f"{n}: only arg0..arg5 are passed in registers", e.span)
             return U64
         if n == "args":
-            if u.provider != "tracepoint":
-                raise self.err("args is only available in tracepoint probes here", e.span)
+            if u.provider not in ("tracepoint", "kfunc", "kretfunc"):
+                raise self.err("args is only available in tracepoint and kfunc probes",
+                               e.span)
             return Type("args")
         if n == "curtask":
             return self.struct_ptr("task_struct", 1, e.span)
@@ -464,14 +510,26 @@ class Checker:
             et = btf.resolve_type(t.type)
             if isinstance(et, Int) and et.size == 1:
                 return Type("str", t.nelems, value=None)
-            raise self.err("arrays other than char[] cannot be read yet", span)
+            # Other arrays: their address; `[i]` picks an element (see Index).
+            return Type("ptr", 8, btf=btf.resolve(t.type), user=user, value="array",
+                        params=(btf.sizeof(t.type), t.nelems))
         if isinstance(t, (Struct, Union)):
-            raise self.err("a whole struct cannot be a value; read one of its fields", span)
+            # An embedded struct: its address, so that `.member` reads inside it.
+            return Type("ptr", 8, btf=btf.resolve(tid), user=user, value="embedded")
         return int_t(8)
 
     def field(self, e: A.Field) -> Type:
         base = self.expr(e.base)
         span = e.name_span or e.span
+        if base.kind == "args" and self.unit is not None and self.unit.params:
+            names = [n for n, _ in self.unit.params]
+            if e.name not in names:
+                raise self.err(f"{self.unit.parts[-1]}() has no parameter {e.name!r}"
+                               + suggest(e.name, names) + "; parameters: "
+                               + ", ".join(names), span)
+            t = self.btf_value(self.unit.params[names.index(e.name)][1], span, False)
+            e.offset = 8 * names.index(e.name)  # type: ignore[attr-defined]
+            return t if t.kind == "ptr" else int_t(8, t.signed) if t.kind == "int" else t
         if base.kind == "args":
             assert self.unit is not None
             f = self.unit.fields.get(e.name)

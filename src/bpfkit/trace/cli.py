@@ -7,6 +7,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+HELP = "run a bpftrace program, compiled by bpfkit (no clang)"
+
 
 def cmd_trace(a: argparse.Namespace) -> int:
     from .runtime import Tracer, list_probes
@@ -28,11 +30,7 @@ def cmd_trace(a: argparse.Namespace) -> int:
                   output=fmt).run(duration=a.duration)
 
 
-def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
-    """Add the ``trace`` subcommand to bpfkit's parser."""
-    if "trace" in sub.choices:
-        return
-    t = add(sub, "trace", cmd_trace, "run a bpftrace program, compiled by bpfkit (no clang)")
+def _arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("-e", dest="expr", metavar="PROGRAM", help="the program text")
     t.add_argument("args", nargs="*", help="FILE.bt (without -e), then $1, $2... parameters")
     t.add_argument("-c", dest="cmd", metavar="CMD",
@@ -43,6 +41,22 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     t.add_argument("-l", dest="list", nargs="?", const="*", metavar="PATTERN",
                    help="list probes matching PATTERN")
     t.add_argument("--duration", type=float, default=0.0, help="stop after S seconds")
+    t.set_defaults(func=cmd_trace)
+
+
+def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add the ``trace`` subcommand to bpfkit's parser (for ``bpfkit --help``)."""
+    if "trace" in sub.choices:
+        return
+    _arguments(add(sub, "trace", cmd_trace, HELP))
+
+
+def standalone_parser() -> argparse.ArgumentParser:
+    """``bpfkit trace``'s parser alone: the command's start-up builds nothing else."""
+    p = argparse.ArgumentParser(prog="bpfkit trace", description=HELP)
+    p.add_argument("--json", action="store_true", help="the same as -f json")
+    _arguments(p)
+    return p
 
 
 def _install() -> None:

@@ -14,6 +14,7 @@ Conventions that keep the verifier happy and the generator simple:
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -209,17 +210,22 @@ class Gen:
         elif isinstance(st, A.AssignMap):
             self.assign_map(st)
         elif isinstance(st, A.If):
-            other, end = self.new_label("else"), self.new_label("endif")
-            self.scalar(st.cond)
-            self.emit(asm.jmp_imm(asm.JEQ, R0, 0, other))
-            self.block(st.then)
-            self.emit(asm.ja(end))
-            self.label(other)
-            self.block(st.other)
-            self.label(end)
+            self.branch(st.cond, lambda: self.block(st.then), lambda: self.block(st.other))
         elif isinstance(st, A.Unroll):
             for _ in range(st.count):
                 self.block(st.body)
+
+    def branch(self, cond: A.Expr, then: Callable[[], None],
+               other: Callable[[], None]) -> None:
+        """if (cond) then() else other(): forward jumps only."""
+        else_, end = self.new_label("else"), self.new_label("endif")
+        self.scalar(cond)
+        self.emit(asm.jmp_imm(asm.JEQ, R0, 0, else_))
+        then()
+        self.emit(asm.ja(end))
+        self.label(else_)
+        other()
+        self.label(end)
 
     # ----------------------------------------------------------------- maps
     def key(self, ref: A.MapRef, extra: int = 0) -> int:
@@ -486,25 +492,18 @@ class Gen:
             elif e.op == "*":
                 self.deref(t, 0, e.operand.type)
         elif isinstance(e, A.Ternary):
-            other, end = self.new_label("else"), self.new_label("endt")
-            self.scalar(e.cond)
-            self.emit(asm.jmp_imm(asm.JEQ, R0, 0, other))
-            self.scalar(e.then)
-            self.emit(asm.ja(end))
-            self.label(other)
-            self.scalar(e.other)
-            self.label(end)
+            self.branch(e.cond, lambda: self.scalar(e.then), lambda: self.scalar(e.other))
         elif isinstance(e, A.Field):
             self.field_scalar(e)
         elif isinstance(e, A.Index):
             et = e.type
-            size = et.size if et.kind == "int" else 8
             self.scalar(e.base)
             base = self.spill()
             self.scalar(e.index)
-            self.emit(asm.alu64_imm(asm.MUL, R0, size), asm.ldx_mem(asm.BPF_DW, R1, FP, base),
-                      asm.alu64_reg(asm.ADD, R0, R1))
-            self.deref(et, 0, e.base.type)
+            self.emit(asm.alu64_imm(asm.MUL, R0, e.elem_size),  # type: ignore[attr-defined]
+                      asm.ldx_mem(asm.BPF_DW, R1, FP, base), asm.alu64_reg(asm.ADD, R0, R1))
+            if not (et.kind == "ptr" and et.value == "embedded"):
+                self.deref(et, 0, e.base.type)
         elif isinstance(e, A.Cast):
             self.scalar(e.operand)
             if t.kind == "int":
@@ -569,12 +568,32 @@ class Gen:
             self.emit(asm.mov64_reg(R0, R9))
         elif n == "kstack":
             self.stack(False)
+        elif n.startswith("arg") and self.unit.provider == "usdt":
+            self.usdt_arg(self.unit.usdt_args[int(n[3:])])
         elif n.startswith("arg") and self.unit.provider == "rawtracepoint":
             self.emit(asm.ldx_mem(asm.BPF_DW, R0, R9, 8 * int(n[3:])))
+        elif n == "retval" and self.unit.provider == "kretfunc":
+            self.emit(asm.ldx_mem(asm.BPF_DW, R0, R9, 8 * len(self.unit.params)))
         elif n in PT_REGS:
             self.emit(asm.ldx_mem(asm.BPF_DW, R0, R9, PT_REGS[n]))
         else:
             raise self.err(f"{n} is not a number", e.span)
+
+    def usdt_arg(self, a: Any) -> None:
+        """R0 = a USDT argument: a constant, a register, or memory at register + offset."""
+        from ..attach.usdt import ARG_CONST, ARG_REG
+        if a.kind == ARG_CONST:
+            self.imm(R0, a.value)
+            return
+        self.emit(asm.ldx_mem(asm.BPF_DW, R0, R9, a.reg_off))
+        if a.kind != ARG_REG:
+            tmp = self.alloc(8)
+            self.emit(asm.mov64_reg(R3, R0), asm.alu64_imm(asm.ADD, R3, a.value))
+            self.fp_addr(R1, tmp)
+            self.emit(asm.mov64_imm(R2, a.size))
+            self.call("probe_read_user")
+            self.emit(asm.ldx_mem(asm.BPF_DW, R0, FP, tmp))
+        self.extend(a.size, a.signed)
 
     def stack(self, user: bool, t: Type | None = None) -> None:
         """R0 = get_stackid() into the stack map of t's depth (the kernel truncates)."""
@@ -655,6 +674,11 @@ class Gen:
     def field_scalar(self, e: A.Field) -> None:
         bt = e.base.type
         t = e.type
+        if bt.kind == "args" and self.unit.params:  # fentry/fexit: u64 argument slots
+            self.emit(asm.ldx_mem(asm.BPF_DW, R0, R9, e.offset))  # type: ignore[attr-defined]
+            if t.kind == "int":
+                self.extend(t.size, t.signed)
+            return
         if bt.kind == "args":
             f = self.unit.fields[e.name]
             size = f.size if f.size in (1, 2, 4, 8) else 8
@@ -665,6 +689,9 @@ class Gen:
             return
         if bt.kind == "ptr":
             self.scalar(e.base)
+            if t.kind == "ptr" and t.value in ("embedded", "array"):  # the member's address
+                self.emit(asm.alu64_imm(asm.ADD, R0, e.offset))  # type: ignore[attr-defined]
+                return
             self.deref(t, e.offset, bt)  # type: ignore[attr-defined]
             return
         if bt.kind == "tuple":
@@ -737,14 +764,8 @@ class Gen:
             self.copy(R5, 0, off, min(size, self.p.layouts[e.name].value_size))
             self.label(miss)
         elif isinstance(e, A.Ternary):
-            other, end = self.new_label("else"), self.new_label("endt")
-            self.scalar(e.cond)
-            self.emit(asm.jmp_imm(asm.JEQ, R0, 0, other))
-            self.into(e.then, off, want)
-            self.emit(asm.ja(end))
-            self.label(other)
-            self.into(e.other, off, want)
-            self.label(end)
+            self.branch(e.cond, lambda: self.into(e.then, off, want),
+                        lambda: self.into(e.other, off, want))
         elif isinstance(e, A.Tuple):
             for item, it, o in zip(e.items, want.items, want.offsets(), strict=True):
                 self.into(item, off + o, it)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -66,5 +65,6 @@ class TraceTypeError(TraceError):
 
 def suggest(word: str, choices: Iterable[str], n: int = 3) -> str:
     """`` (did you mean a, b?)`` with the nearest names, or an empty string."""
+    import difflib  # only on the error path
     close = difflib.get_close_matches(word, list(choices), n=n, cutoff=0.6)
     return f" (did you mean {', '.join(close)}?)" if close else ""

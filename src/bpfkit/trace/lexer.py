@@ -7,6 +7,7 @@ reads whole attach points; inside predicates and blocks it reads expression toke
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .errors import Span, TraceSyntaxError
@@ -17,6 +18,8 @@ _OPS = sorted("""
     + - * / % & | ^ ! ~ < > = ? : ; , . ( ) [ ] { }
 """.split(), key=len, reverse=True)
 
+_OPSET = frozenset(_OPS)
+_SPACE = re.compile(r"\s+")
 _PATH_PROVIDERS = ("uprobe", "uretprobe", "usdt", "u", "ur", "U")
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "r": "\r", "0": "\0", "'": "'"}
 
@@ -48,6 +51,9 @@ class Lexer:
 
     def skip_space(self) -> None:
         t, n = self.text, len(self.text)
+        m = _SPACE.match(t, self.pos)
+        if m:
+            self.pos = m.end()
         while self.pos < n:
             c = t[self.pos]
             if c.isspace():
@@ -145,10 +151,11 @@ class Lexer:
             return Token("map", t[s:i], Span(s, i))
         if c == '"':
             return self._string(s)
-        for op in _OPS:
-            if t.startswith(op, s):
-                self.pos = s + len(op)
-                return Token("op", op, Span(s, s + len(op)))
+        for n_ in (3, 2, 1):
+            op = t[s:s + n_]
+            if op in _OPSET:
+                self.pos = s + n_
+                return Token("op", op, Span(s, s + n_))
         raise self.error(f"unexpected character {c!r}", s)
 
     def _string(self, s: str | int) -> Token:

@@ -8,7 +8,6 @@ followed by a blank line.  JSON (``-f json``): one object a line, ``{"type": ...
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import struct
@@ -41,6 +40,7 @@ def decode(t: Type, b: bytes, off: int = 0) -> Any:
     if k in ("usym", "ustack"):
         return (_i64(b, off, False), _i64(b, off + 8, False))
     if k == "inet":
+        import ipaddress  # only programs that call ntop() pay for it
         af = _i64(b, off, False)
         if af == 10:
             return str(ipaddress.IPv6Address(bytes(b[off + 8:off + 24])))
@@ -69,7 +69,7 @@ class Formatter:
         def conv(m: re.Match[str]) -> str:
             spec = m.group(1)
             if spec == "%":
-                return "%"
+                return "%%"  # bpftrace 0.17 prints '%%' as it is
             t, v = next(it)
             c = spec[-1]
             flags = re.sub(r"(hh|h|ll|l|z|j|t)(?=[a-zA-Z]$)", "", spec)
@@ -144,12 +144,9 @@ def hist_rows(buckets: dict[int, int], value: Type) -> list[Row]:
 
 
 def hist_text(rows: list[Row]) -> str:
-    top = max((c for _, c, _, _ in rows), default=0)
-    out = []
-    for label, c, _, _ in rows:
-        bar = "@" * int(c / top * 52) if top else ""
-        out.append(f"{label:<16}{c:>8} |{bar:<52}|\n")
-    return "".join(out)
+    from ..histogram import format_bpftrace_rows
+    text = format_bpftrace_rows((label, c) for label, c, _, _ in rows)
+    return text + "\n" if text else ""
 
 
 class MapData:
@@ -212,7 +209,9 @@ def _avg(v: tuple[int, int]) -> int:
 def format_map_text(m: MapData, fmt: Formatter) -> str:
     info = m.layout.info
     if not m.entries:
-        return "\n"  # bpftrace 0.17 prints an empty map as a blank line
+        if info.key is None and m.kind in ("count", "sum", "int"):
+            return f"{m.name}: 0\n"  # bpftrace 0.17 creates keyless maps zeroed
+        return "\n"  # and prints an empty keyed map as a blank line
     out = []
     for key, v in m.sorted():
         name = m.name

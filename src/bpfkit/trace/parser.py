@@ -11,6 +11,7 @@ _LEVELS: list[tuple[str, ...]] = [
     ("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="), ("<", ">", "<=", ">="),
     ("<<", ">>"), ("+", "-"), ("*", "/", "%"),
 ]
+_PREC = {op: i for i, ops in enumerate(_LEVELS) for op in ops}
 _ASSIGN_OPS = ("=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>=")
 INT_TYPES = {"int8": (1, True), "int16": (2, True), "int32": (4, True), "int64": (8, True),
              "uint8": (1, False), "uint16": (2, False), "uint32": (4, False),
@@ -202,48 +203,47 @@ class Parser:
         if self.depth > MAX_DEPTH:
             raise self.error("expression nested too deeply", self.peek())
         try:
-            cond = self.binary(0)
-            if self.is_op("?"):
-                self.take()
-                then = self.expr()
-                self.expect(":")
-                other = self.expr()
-                return A.Ternary(Span(cond.span.start, other.span.end), cond, then, other)
-            return cond
+            return self._ternary_rest(self.binary(0))
         finally:
             self.depth -= 1
+
+    def _ternary_rest(self, cond: A.Expr) -> A.Expr:
+        """``cond ? a : b`` when a '?' follows, else ``cond`` itself."""
+        if not self.is_op("?"):
+            return cond
+        self.take()
+        then = self.expr()
+        self.expect(":")
+        other = self.expr()
+        return A.Ternary(Span(cond.span.start, other.span.end), cond, then, other)
 
     def _pred_end(self, tok: Token) -> bool:
         return self.in_pred and tok.value == "/" and \
             self.text[tok.span.end:].lstrip().startswith("{")
 
     def binary(self, level: int) -> A.Expr:
-        if level == len(_LEVELS):
-            return self.unary()
-        left = self.binary(level + 1)
-        return self._binary_loop(level, left)
+        """Precedence climbing: operators of ``level`` and tighter."""
+        return self._climb(self.unary(), level)
 
-    def _binary_loop(self, level: int, left: A.Expr) -> A.Expr:
-        ops = _LEVELS[level]
+    def _climb(self, left: A.Expr, level: int) -> A.Expr:
         while True:
             t = self.peek()
-            if t.kind != "op" or t.value not in ops or self._pred_end(t):
+            prec = _PREC.get(t.value, -1) if t.kind == "op" else -1
+            if prec < level or self._pred_end(t):
                 return left
             self.take()
-            right = self.binary(level + 1)
+            right = self.unary()
+            while True:
+                n = self.peek()
+                nprec = _PREC.get(n.value, -1) if n.kind == "op" else -1
+                if nprec <= prec or self._pred_end(n):
+                    break
+                right = self._climb(right, prec + 1)
             left = A.Binop(Span(left.span.start, right.span.end), t.value, left, right)
 
     def binary_rest(self, left: A.Expr) -> A.Expr:
         """Continue a binary expression whose first operand is already parsed."""
-        for level in range(len(_LEVELS) - 1, -1, -1):
-            left = self._binary_loop(level, left)
-        if self.is_op("?"):
-            self.take()
-            then = self.expr()
-            self.expect(":")
-            other = self.expr()
-            return A.Ternary(Span(left.span.start, other.span.end), left, then, other)
-        return left
+        return self._ternary_rest(self._climb(left, 0))
 
     def unary(self) -> A.Expr:
         t = self.peek()

@@ -102,6 +102,31 @@ class SystemEnv:
                     out.append((cat, ev))
         return out
 
+    def usdt_locations(self, parts: list[str], ap: A.AttachPoint,
+                       source: str) -> list[tuple[list[str], dict[str, Any]]]:
+        """One entry per location of usdt:BINARY:[PROVIDER:]NAME (names may be globs)."""
+        from ..attach.uprobe import resolve_binary
+        from ..attach.usdt import parse_usdt_args, parse_usdt_notes
+        from ..elf import ElfFile
+        binary = parts[0]
+        prov, name = (parts[1], parts[2]) if len(parts) == 3 else ("*", parts[1])
+        try:
+            path = resolve_binary(binary, -1)
+            out = []
+            with ElfFile.open(path) as elf:
+                for n in parse_usdt_notes(elf, parse_args=False):
+                    if not (fnmatch.fnmatchcase(n.provider, prov) and
+                            fnmatch.fnmatchcase(n.name, name)):
+                        continue
+                    out.append(([binary, n.provider, n.name], {
+                        "usdt_args": parse_usdt_args(n.args_spec),
+                        "usdt_offset": elf.vaddr_to_offset(n.pc),
+                        "usdt_semaphore": elf.vaddr_to_offset(n.semaphore)
+                        if n.semaphore else 0}))
+            return out
+        except BpfkitError as e:
+            raise TraceTypeError(f"usdt: {e}", ap.span, source) from None
+
     def user_functions(self, binary: str) -> list[str]:
         from ..attach.uprobe import resolve_binary
         from ..elf import ElfFile
@@ -126,6 +151,7 @@ def _has_glob(s: str) -> bool:
 def expand(probe: A.Probe, env: SystemEnv, source: str) -> list[ProbeUnit]:
     """One unit per concrete attach point; wildcards matched against the system."""
     units = []
+    first = True
     for ap in probe.attach_points:
         prov = provider_of(ap, source)
         parts = list(ap.parts)
@@ -133,6 +159,13 @@ def expand(probe: A.Probe, env: SystemEnv, source: str) -> list[ProbeUnit]:
         if prov == "tracepoint" and (_has_glob(parts[0]) or _has_glob(parts[1])):
             concrete = [[c, n] for c, n in env.tracepoints()
                         if fnmatch.fnmatchcase(c, parts[0]) and fnmatch.fnmatchcase(n, parts[1])]
+        elif prov == "usdt":
+            for c, extra in env.usdt_locations(parts, ap, source):
+                name = ":".join(["usdt"] + c)
+                p = probe if first else copy.deepcopy(probe)
+                first = False
+                units.append(ProbeUnit(p, prov, c, name, **extra))
+            continue
         elif prov in ("uprobe", "uretprobe") and _has_glob(parts[1]):
             concrete = [[parts[0], f] for f in env.user_functions(parts[0])
                         if fnmatch.fnmatchcase(f, parts[1])]
@@ -142,7 +175,10 @@ def expand(probe: A.Probe, env: SystemEnv, source: str) -> list[ProbeUnit]:
             raise TraceTypeError(f"no probes match {ap.text!r}", ap.span, source)
         for c in concrete:
             name = ":".join([prov] + c) if c else prov
-            p = copy.deepcopy(probe)
+            # Each unit gets its own tree (the checker annotates types per attach point);
+            # the first one can keep the parsed tree.
+            p = probe if first else copy.deepcopy(probe)
+            first = False
             units.append(ProbeUnit(p, prov, c, name))
     return units
 
@@ -164,7 +200,8 @@ def compile_program(source: str, env: Any = None, params: list[str] | None = Non
 _PROG_TYPES = {"tracepoint": "TRACEPOINT", "rawtracepoint": "RAW_TRACEPOINT",
                "uprobe": "KPROBE", "uretprobe": "KPROBE", "kprobe": "KPROBE",
                "kretprobe": "KPROBE", "profile": "PERF_EVENT", "interval": "PERF_EVENT",
-               "BEGIN": "RAW_TRACEPOINT", "END": "RAW_TRACEPOINT", "usdt": "KPROBE"}
+               "BEGIN": "RAW_TRACEPOINT", "END": "RAW_TRACEPOINT", "usdt": "KPROBE",
+               "kfunc": "TRACING", "kretfunc": "TRACING"}
 
 
 class Tracer:
@@ -262,8 +299,13 @@ class Tracer:
         insns = link(g.insns, fds)
         ptype = ProgramType[_PROG_TYPES[g.unit.provider]]
         pname = re.sub(r"\W", "_", g.unit.name)[:15]
+        kw: dict[str, Any] = {}
+        if g.unit.provider in ("kfunc", "kretfunc"):
+            from ..program import AttachType
+            kw = {"expected_attach_type": AttachType.TRACE_FENTRY if g.unit.provider == "kfunc"
+                  else AttachType.TRACE_FEXIT, "attach_btf_id": g.unit.btf_id}
         try:
-            return BpfProgram.load(ptype, insns, name=pname, license="GPL")
+            return BpfProgram.load(ptype, insns, name=pname, license="GPL", **kw)
         except VerifierError as e:
             span = _span_of(e.log, g.spans)
             raise TraceError(f"the verifier rejected the code generated for "
@@ -279,8 +321,13 @@ class Tracer:
         if p in ("uprobe", "uretprobe"):
             return [bp.attach_uprobe(u.parts[0], u.parts[1], retprobe=p == "uretprobe",
                                      pid=self.pid or -1)]
+        if p == "usdt":
+            return [bp.attach_uprobe(u.parts[0], offset=u.usdt_offset, pid=self.pid or -1,
+                                     ref_ctr_offset=u.usdt_semaphore)]
         if p in ("kprobe", "kretprobe"):
             return [bp.attach_kprobe(u.parts[-1], retprobe=p == "kretprobe")]
+        if p in ("kfunc", "kretfunc"):
+            return [bp.attach_trace()]
         if p in ("profile", "interval"):
             from ..attach.cgroup import attach_perf_event
             from ..host.cpus import online_cpus
@@ -317,16 +364,18 @@ class Tracer:
                 bp = self._load(g, checked)
                 self.programs.append(bp)
                 {"BEGIN": begin, "END": end}.get(g.unit.provider, rest).append((bp, g.unit))
+            for bp, u in rest:
+                self.links.extend(self._attach(bp, u))
+            # Printed once attached (bpftrace prints it just before attaching).
             n = len(rest) + len(begin) + len(end)
             self.write("attached_probes", {"probes": n},
                        f"Attaching {n} probe{'s' if n != 1 else ''}...\n")
-            for bp, u in rest:
-                self.links.extend(self._attach(bp, u))
             for bp, _ in begin:
                 bp.test_run(context=bytes(8))
             rb.consume()
-            self._release_child()
-            self._loop(duration)
+            if not self.stop:  # exit() in BEGIN: END runs, the command never starts
+                self._release_child()
+                self._loop(duration)
             for link_ in self.links:
                 link_.close()
             self.links = []
@@ -355,6 +404,9 @@ class Tracer:
         for m in self.maps.values():
             m.close()
         self.links, self.programs, self.maps = [], [], {}
+        if self.gate >= 0:
+            os.close(self.gate)
+            self.gate = -1
         if self.child:
             try:
                 os.kill(self.child, signal.SIGTERM)
@@ -366,14 +418,20 @@ class Tracer:
     def _start_child(self) -> None:
         if not self.command:
             return
+        import shlex
+        import shutil
+        argv = shlex.split(self.command)
+        path = shutil.which(argv[0]) if argv else None
+        if not path:
+            raise TraceError(f"-c: command not found: {argv[0] if argv else self.command!r}")
         r, w = os.pipe()
         pid = os.fork()
-        if pid == 0:  # child: wait until the probes are attached, then exec
+        if pid == 0:  # child: wait until the probes are attached, then exec (no shell)
             try:
                 os.close(w)
                 os.read(r, 1)
                 os.close(r)
-                os.execvp("/bin/sh", ["/bin/sh", "-c", "exec " + self.command])
+                os.execv(path, argv)
             finally:
                 os._exit(127)
         os.close(r)

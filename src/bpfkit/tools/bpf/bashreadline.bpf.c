@@ -3,6 +3,9 @@
 // same program to another binary or library (--binary).
 #include "tracing_common.h"
 
+/* records the ring buffer refused (full): user space reports them, never silent */
+__u64 lost = 0;
+
 #define LINE_LEN 256
 
 struct event {
@@ -27,8 +30,10 @@ int BPF_KRETPROBE(uretprobe_readline, const char *ret)
     if (!ret || !task_allowed())
         return 0;
     e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-    if (!e)
+    if (!e) {
+        __sync_fetch_and_add(&lost, 1);
         return 0;
+    }
     e->ts_ns = bpf_ktime_get_ns();
     e->pid = bpf_get_current_pid_tgid() >> 32;
     e->uid = (__u32)bpf_get_current_uid_gid();

@@ -4,6 +4,9 @@
 // cgroup at entry, comm (the new program's) at exit; failed execs only with targ_failed.
 #include "tools.h"
 
+/* records the ring buffer refused (full): user space reports them, never silent */
+__u64 lost = 0;
+
 const volatile bool targ_failed = false;   /* -x: include failed execs */
 
 #define ARGSIZE 128
@@ -94,7 +97,8 @@ int tp_exit_execve(struct execve_exit_args *ctx)
     e->ts_ns = bpf_ktime_get_ns();
     bpf_get_current_comm(&e->comm, sizeof(e->comm));
     if ((targ_failed || ctx->ret >= 0) && comm_allowed())
-        bpf_ringbuf_output(&events, e, sizeof(*e), 0);
+        if (bpf_ringbuf_output(&events, e, sizeof(*e), 0))
+            __sync_fetch_and_add(&lost, 1);
     bpf_map_delete_elem(&execs, &tid);
     return 0;
 }

@@ -4,6 +4,9 @@
 // mkdir.  The entry hook keeps the name per thread, the exit hook emits it with the result.
 #include "tracing_common.h"
 
+/* records the ring buffer refused (full): user space reports them, never silent */
+__u64 lost = 0;
+
 #define NAME_LEN 256
 #define MAX_ERRNO 4095
 
@@ -65,8 +68,10 @@ static __always_inline int on_exit(long ret, __u32 hook)
     if (!a)
         return 0;
     struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-    if (!e)
+    if (!e) {
+        __sync_fetch_and_add(&lost, 1);
         goto out;
+    }
     e->ts_ns = bpf_ktime_get_ns();
     e->pid = id >> 32;
     e->tid = tid;

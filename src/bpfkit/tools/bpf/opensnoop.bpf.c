@@ -4,6 +4,9 @@
 // The entry hook saves the arguments per thread; the exit hook emits them with the result.
 #include "tracing_common.h"
 
+/* records the ring buffer refused (full): user space reports them, never silent */
+__u64 lost = 0;
+
 #define PATH_LEN 256
 #define AT_FDCWD -100
 
@@ -79,8 +82,10 @@ static __always_inline int on_exit(long ret, __u32 hook)
     if (targ_failed && ret >= 0)
         goto out;
     struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-    if (!e)
+    if (!e) {
+        __sync_fetch_and_add(&lost, 1);
         goto out;
+    }
     e->ts_ns = bpf_ktime_get_ns();
     e->pid = id >> 32;
     e->tid = tid;

@@ -11,6 +11,9 @@
 #include "tracing_common.h"
 #include <bpf/bpf_endian.h>
 
+/* records the ring buffer refused (full): user space reports them, never silent */
+__u64 lost = 0;
+
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
@@ -143,8 +146,10 @@ static __always_inline int emit_sock(struct sock *sk, __u32 dir, __u32 hook, lon
     if (dir == DIR_CONNECT && !o && !task_allowed())
         return 0;
     e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-    if (!e)
+    if (!e) {
+        __sync_fetch_and_add(&lost, 1);
         return 0;
+    }
     __builtin_memset(e, 0, sizeof(*e));
     e->ts_ns = bpf_ktime_get_ns();
     e->lat_ns = lat_ns;
@@ -293,8 +298,10 @@ static __always_inline int emit_record(struct set_state_args *ctx, __u32 dir,
                                        const struct owner *o)
 {
     struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-    if (!e)
+    if (!e) {
+        __sync_fetch_and_add(&lost, 1);
         return 0;
+    }
     __builtin_memset(e, 0, sizeof(*e));
     e->ts_ns = bpf_ktime_get_ns();
     e->family = ctx->family;

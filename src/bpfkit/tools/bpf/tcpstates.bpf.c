@@ -4,6 +4,9 @@
 // (optionally) every RTT estimate of the sockets created by tasks of its cgroup.
 #include "tools.h"
 
+/* records the ring buffer refused (full): user space reports them, never silent */
+__u64 lost = 0;
+
 #define AF_INET 2
 #define AF_INET6 10
 
@@ -43,8 +46,10 @@ static __always_inline void emit(struct bpf_sock_ops *skops, __u32 old, __u32 ne
     if (targ_port && lport != targ_port && rport != targ_port)
         return;
     struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-    if (!e)
+    if (!e) {
+        __sync_fetch_and_add(&lost, 1);
         return;
+    }
     e->cookie = bpf_get_socket_cookie(skops);
     e->ts_ns = bpf_ktime_get_ns();
     e->op = skops->op;
