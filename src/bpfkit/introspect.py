@@ -281,7 +281,7 @@ def call_names(insns: list[Any]) -> dict[int, str]:
     a kfunc or an inlined map function with the kernel symbol it reaches."""
     from . import asm
     from ._consts import HelperId
-    from .symbolize import kernel_symbols
+    from .host.kallsyms import kernel_symbols
     try:
         ks = kernel_symbols()
     except BpfkitError:

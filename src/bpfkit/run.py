@@ -315,7 +315,7 @@ def _stream(m: Any, as_json: bool, duration: float, record: Sequence[str] | str 
         pipe = TracePipe()
         m._readers.append(pipe)
 
-    from .tools.base import write_line
+    from .show import write_line
 
     def emit(map_name: str):  # type: ignore[no-untyped-def]
         def cb(rec: Any) -> None:

@@ -21,6 +21,7 @@ from .. import syscall as sc
 from .._consts import AttachType, ProgramType
 from ..errors import AttachError, KernelError, MissingFeature
 from ..host.arch import arch_syscall_prefix
+from ..host.kallsyms import text_symbols
 from ..link import CallbackLink, Link
 from . import perf
 from .perf import ProbeEvent, is_einval_like
@@ -358,13 +359,7 @@ def _kernel_functions() -> list[str]:
             return names
     except (OSError, AttachError):
         pass
-    out = []
-    with open("/proc/kallsyms") as f:
-        for ln in f:
-            parts = ln.split()
-            if len(parts) >= 3 and parts[1] in "tTwW" and len(parts) == 3:
-                out.append(parts[2])
-    return out
+    return text_symbols()
 
 
 def expand_kernel_patterns(patterns: Sequence[str],

@@ -11,6 +11,7 @@ import os
 import re
 from typing import Any
 
+from .. import cleanup
 from ..errors import AttachError, NotFound, PermissionDenied, kernel_error
 from .mounts import _mount, find_mount
 
@@ -123,11 +124,7 @@ PROBE_EVENT_KIND = "tracefs_probe_event"
 
 
 def _registry() -> Any:
-    """The stale-attachment registry (bpfkit.cleanup), if this build has it."""
-    try:
-        from .. import cleanup
-    except ImportError:
-        return None
+    """The stale-attachment registry (:mod:`bpfkit.cleanup`)."""
     return cleanup
 
 

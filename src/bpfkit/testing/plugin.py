@@ -213,11 +213,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     kernel = config.getoption("bpf_kernel", None)
     if not kernel:
         return None
-    try:
-        from . import vm
-    except ImportError as e:
-        raise pytest.UsageError(f"--bpf-kernel {kernel}: the QEMU runner bpfkit.testing.vm "
-                                f"is not available ({e})") from None
+    from . import vm
     args = _strip_option(list(config.invocation_params.args), "--bpf-kernel")
     guest = _guest_kernel(str(kernel), tuple(getattr(vm, "DEFAULT_KERNELS", ())))
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
