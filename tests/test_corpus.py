@@ -18,7 +18,7 @@ import json
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -85,6 +85,9 @@ class Outcome:
     err: int  # 0 or -errno
     what: str  # the error message, for the assertion text
     programs: dict[str, tuple[int, int, int]]  # name -> (type, expected attach type, xlated)
+    #: kernel map name -> (type, key size, value size, max_entries, flags, BTF key and value
+    #: type ids, map_extra), for a loaded object
+    maps: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 def load_libbpf(obj: Path, off: tuple[str, ...]) -> Outcome:
@@ -96,7 +99,12 @@ def load_libbpf(obj: Path, off: tuple[str, ...]) -> Outcome:
     r = json.loads(proc.stdout)
     return Outcome(r["err"], r["warning"].strip(),
                    {p["name"]: (p["type"], p["expected_attach_type"], p["xlated"])
-                    for p in r["programs"]})
+                    for p in r["programs"]},
+                   {m["name"]: tuple(m[k] for k in MAP_FIELDS) for m in r["maps"]})
+
+
+MAP_FIELDS = ("type", "key_size", "value_size", "max_entries", "flags", "btf_key_type_id",
+              "btf_value_type_id", "map_extra")
 
 
 def load_bpfkit(obj: Path, off: tuple[str, ...]) -> Outcome:
@@ -117,7 +125,10 @@ def load_bpfkit(obj: Path, off: tuple[str, ...]) -> Outcome:
     with coll:
         progs = {n: (int(p.type), int(p.expected_attach_type), p.info().xlated_size // 8)
                  for n, p in coll.programs.items()}
-    return Outcome(0, "", progs)
+        infos = [m.info() for m in coll.maps.values()]
+        maps = {i.name: (int(i.type), i.key_size, i.value_size, i.max_entries, i.flags,
+                         i.btf_key_type_id, i.btf_value_type_id, i.map_extra) for i in infos}
+    return Outcome(0, "", progs, maps)
 
 
 def as_libbpf_1_1(o: Outcome, sections: dict[str, str]) -> Outcome:
@@ -131,7 +142,7 @@ def as_libbpf_1_1(o: Outcome, sections: dict[str, str]) -> Outcome:
                 and eat == AttachType.TRACE_UPROBE_MULTI:
             eat = 0
         progs[n] = (pt, eat, xl)
-    return Outcome(o.err, o.what, progs)
+    return Outcome(o.err, o.what, progs, o.maps)
 
 
 def _describe(o: Outcome) -> str:
@@ -178,6 +189,7 @@ def test_corpus_object_loads_as_libbpf_does(case: tuple[Path, tuple[str, ...]]) 
         assert {n: v[:2] for n, v in ours.programs.items()} == ref_types
         return
     assert ours.programs == ref.programs
+    assert ours.maps == ref.maps
 
 
 def test_corpus_is_large_enough() -> None:

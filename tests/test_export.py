@@ -343,3 +343,27 @@ def test_cli_check_and_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert "syscalls.yaml: ok" in capsys.readouterr().out
     assert main(["export", "--check", "/nonexistent.yaml"]) == 1
     assert "cannot read YAML file /nonexistent.yaml" in capsys.readouterr().err
+
+
+@pytest.mark.requires_root
+def test_exporter_exposes_events_lost(tmp_path: Path) -> None:
+    """An object whose 4 KiB ring buffer nobody reads: every refused record is counted and
+    exported as bpfkit_export_events_lost_total."""
+    from bpfkit.export import Exporter
+    from bpfkit.export.config import load_config
+    src = Path(__file__).resolve().parent / "bpf" / "lossy.bpf.c"
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(textwrap.dedent(f"""\
+        objects:
+          - object: {src}
+            constants: {{targ_pid: {os.getpid()}}}
+            metrics: []
+        """))
+    with Exporter(load_config(str(cfg_path))) as ex:
+        for _ in range(300):
+            os.getppid()
+        fams = {f.name: f for f in ex.collect()}
+        made = ex.objects[0].manager.collection.variables["made"].value
+    (s,) = fams["bpfkit_export_events_lost_total"].samples
+    # the ring holds 56 records of 72 bytes: the rest of the 300 were refused
+    assert made == 300 and 200 < s.value < 300, s.value

@@ -80,3 +80,43 @@ def test_expected_attach_type_probe_and_exp_attach_opt_sections(bpf_obj) -> None
     assert section_attach_type(p, p.expected_attach_type) == AttachType.CGROUP_SOCK_OPS
     with bpfkit.load(spec, autoload=["ops"]) as coll:
         assert coll.programs["ops"].expected_attach_type == AttachType.CGROUP_SOCK_OPS
+
+
+@pytest.mark.requires_root
+def test_rodata_is_bound_to_every_program(bpf_obj) -> None:  # type: ignore[no-untyped-def]
+    """libbpf binds .rodata to each program (BPF_PROG_BIND_MAP), used or not."""
+    with bpfkit.load(bpf_obj("compat_defaults.bpf.c"), autoload=["on_getppid", "ops"]) as coll:
+        rodata = next(m for n, m in coll.maps.items() if n.startswith(".rodata"))
+        rid = rodata.info().id
+        for p in coll.programs.values():
+            assert rid in p.info().map_ids, p.name
+        # an unknown LINUX_* extern declared __weak reads 0
+        assert coll.variables["linux_unknown"].value == 1  # not yet run: initial value
+        with coll.programs["on_getppid"].attach():
+            os.getppid()
+        assert coll.variables["linux_unknown"].value == 0
+
+
+@pytest.mark.requires_root
+def test_unknown_strong_linux_extern_is_einval(bpf_obj) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(NotFound, match="LINUX_BPFKIT_UNKNOWN") as ei:
+        bpfkit.load(bpf_obj("compat_bad_extern.bpf.c"))
+    assert ei.value.errno == errno.EINVAL
+
+
+@pytest.mark.requires_root
+def test_static_only_sections_are_not_mmapable(bpf_obj) -> None:  # type: ignore[no-untyped-def]
+    """libbpf's map_is_mmapable: BPF_F_MMAPABLE only when a section has a non-static
+    variable; bpfkit then reads and writes its variables through the syscall."""
+    from bpfkit._consts import BPF_F_MMAPABLE
+    spec = CollectionSpec.from_file(bpf_obj("compat_defaults.bpf.c"))
+    assert not spec.maps[".data.statics"].flags & BPF_F_MMAPABLE
+    assert spec.maps[".data"].flags & BPF_F_MMAPABLE
+    with bpfkit.load(spec, autoload=["on_getppid"]) as coll:
+        assert not coll.maps[".data.statics"].info().flags & BPF_F_MMAPABLE
+        v = coll.variables["static_only"]
+        assert v.value == 7
+        v.value = 40
+        with coll.programs["on_getppid"].attach():
+            os.getppid()
+        assert v.value > 40

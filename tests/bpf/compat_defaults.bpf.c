@@ -20,12 +20,24 @@ struct {
     __uint(max_entries, 4096 * 3);
 } urb SEC(".maps");
 
+/* no program reads it, yet libbpf binds .rodata to every program */
+const volatile int unused_const = 5;
+
+/* an unknown virtual LINUX_* value is 0 when __weak */
+extern int LINUX_BPFKIT_UNKNOWN __kconfig __weak;
+int linux_unknown = 1;
+
+/* a section with only static variables is not mmap-able (libbpf map_is_mmapable) */
+static __u64 static_only SEC(".data.statics") = 7;
+
 SEC("tp/syscalls/sys_enter_getppid")
 int on_getppid(void *ctx)
 {
     int v = 1;
     bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, &v, sizeof(v));
     bpf_ringbuf_output(&rb, &v, sizeof(v), 0);
+    linux_unknown = LINUX_BPFKIT_UNKNOWN;
+    static_only++;
     return 0;
 }
 

@@ -1,7 +1,7 @@
 // The reference loader of the compatibility corpus: libbpf (the system's libbpf-dev)
 // opens and loads one BPF object and prints, as one JSON line, the verdict and for every
 // loaded program its name, program type, expected attach type and the kernel's xlated
-// instruction count.  Built at test/bench time with the system compiler:
+// instruction count, and for every map what the kernel holds (bpf_map_info).  Built at test/bench time with the system compiler:
 //     cc -O2 -o corpus-loader loader.c -lbpf
 // Usage: corpus-loader [-v] [-x PROG]... [-n N] OBJ
 //   -x PROG  do not autoload PROG (fentry programs with fallbacks chosen by autoload)
@@ -135,6 +135,29 @@ int main(int argc, char **argv)
 			printf(", \"type\": %d, \"expected_attach_type\": %d, \"xlated\": %ld}",
 			       bpf_program__type(prog), bpf_program__expected_attach_type(prog),
 			       xlated);
+		}
+	}
+	printf("], \"maps\": [");
+	i = 0;
+	if (obj && !err) {
+		struct bpf_map *map;
+
+		bpf_object__for_each_map(map, obj) {
+			struct bpf_map_info info;
+			__u32 len = sizeof(info);
+			int fd = bpf_map__fd(map);
+
+			memset(&info, 0, sizeof(info));
+			if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+				continue;
+			printf("%s{\"name\": ", i++ ? ", " : "");
+			json_str(info.name);
+			printf(", \"type\": %u, \"key_size\": %u, \"value_size\": %u, "
+			       "\"max_entries\": %u, \"flags\": %u, \"btf_key_type_id\": %u, "
+			       "\"btf_value_type_id\": %u, \"map_extra\": %llu}",
+			       info.type, info.key_size, info.value_size, info.max_entries,
+			       info.map_flags, info.btf_key_type_id, info.btf_value_type_id,
+			       (unsigned long long)info.map_extra);
 		}
 	}
 	printf("]}\n");

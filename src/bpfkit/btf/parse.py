@@ -385,12 +385,20 @@ class Spec(KernelBTF):
 
     def copy(self) -> Spec:
         """A copy whose types can be changed without touching this Spec (shares the base)."""
+        new = self.shallow_copy()
+        new._cache = [None if t is None else _copy.deepcopy(t) for t in self._cache]
+        return new
+
+    def shallow_copy(self) -> Spec:
+        """A copy that shares this Spec's type objects (copy on write): change it by
+        replacing types (``spec[id] = dataclasses.replace(t, ...)``) or adding them, never
+        by editing a type in place, which would change this Spec too."""
         new = Spec.__new__(Spec)
         for attr in ("_base", "_byteorder", "_fmt", "_first", "_str_base", "_raw", "_offs",
                      "_tend", "_strs", "_name_offs", "_name_col", "_name_used", "_name_strs",
                      "_strdict"):
             setattr(new, attr, getattr(self, attr))
-        new._cache = [None if t is None else _copy.deepcopy(t) for t in self._cache]
+        new._cache = list(self._cache)
         if new._name_strs is not None:
             new._name_strs = {k: list(v) for k, v in new._name_strs.items()}
         new._found = dict(self._found)

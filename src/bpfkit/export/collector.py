@@ -231,6 +231,9 @@ class Exporter:
                     kw["pid"] = int(kw["pid"])
                 probes.append(Probe(program=pc.program, uid=pc.uid, fallbacks=pc.fallbacks,
                                     optional=pc.optional, options=dict(opts), **kw))
+        # events a program could not hand over (full ring/perf buffer) become a metric
+        from ..losses import count_ringbuf_losses
+        count_ringbuf_losses(spec)
         mgr = Manager(spec, probes, constants=consts,
                       maps={k: MapOptions(max_entries=v) for k, v in oc.max_entries.items()},
                       handle_signals=False)
@@ -508,7 +511,29 @@ class Exporter:
         dur.add({}, duration)
         scrapes = MetricFamily("bpfkit_export_scrapes_total", "counter", "Scrapes served")
         scrapes.add({}, self.scrapes)
-        out = [loaded, attached, stats, dec, rd, ser, dur, scrapes]
+        lost = MetricFamily("bpfkit_export_events_lost_total", "counter",
+                            "Events the BPF programs could not hand over: failed ring buffer "
+                            "reserve/output and perf_event_output calls (counted at the call "
+                            "sites), else the object's own 'lost' global")
+        for lo in self.objects:
+            lost.add({"object": lo.cfg.name}, _events_lost(lo.manager.collection))
+        out = [loaded, attached, stats, dec, rd, ser, dur, scrapes, lost]
         if stats_on:
             out[2:2] = [runs, rtime]
         return out
+
+
+def _events_lost(coll: Any) -> int:
+    """Losses of one loaded object: the instrumented counters (bpfkit.losses) when its
+    programs call the output helpers, else a ``lost`` global the object keeps itself."""
+    from ..losses import perfbuf_lost, ringbuf_lost
+    if coll is None:
+        return 0
+    try:
+        ring = ringbuf_lost(coll)
+        if ring is not None:
+            return ring + (perfbuf_lost(coll) or 0)
+        var = getattr(coll, "variables", {}).get("lost")
+        return int(var.value) if var is not None else 0
+    except (BpfkitError, OSError, TypeError, ValueError):
+        return 0

@@ -13,11 +13,12 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from .. import asm, verifier_log
 from .. import syscall as sc
-from .._consts import AttachType, MapType, ProgramType
+from .._consts import BPF_F_RDONLY_PROG, AttachType, MapType, ProgramType
 from ..btf import Spec
 from ..btf import types as bt
 from ..btf.sanitize import BTFFeatures, sanitize_btf
@@ -102,7 +103,8 @@ def load_spec(spec: CollectionSpec, *, constants: Mapping[str, Any] | None = Non
     (:mod:`bpfkit.losses`; read with ``bpfkit.losses.ringbuf_lost(coll)``).  Off by
     default, so the programs' instructions are exactly the object's, as with libbpf.
     """
-    spec = spec.copy()
+    # the instrumentation rewrites instructions: only then a full copy is needed
+    spec = spec.copy() if count_ringbuf_losses else spec.load_copy()
     if count_ringbuf_losses:
         from ..losses import count_ringbuf_losses as instrument
         instrument(spec)
@@ -184,8 +186,12 @@ class _Loader:
         self.make_variables()
 
     def sanitized_btf(self) -> bytes:
+        """The object's BTF as the kernel wants it (libbpf's ``bpf_object_fixup_btf`` and
+        ``sanitize_btf``): DATASEC sizes and offsets, static/extern FUNC linkage, the
+        ``.kconfig``/``.ksyms`` sections.  Copy on write: the types that change are
+        replaced in a copy that shares every other type with the spec's BTF."""
         assert self.spec.btf is not None
-        b = self.spec.btf.copy()
+        b = self.spec.btf.shallow_copy()
         int_id = 0
         for t in b:
             if isinstance(t, bt.Int) and t.size == 4 and t.name == "int":
@@ -196,44 +202,49 @@ class _Loader:
         for t in list(b):
             if isinstance(t, bt.Func) and t.linkage == bt.BTF_FUNC_GLOBAL \
                     and t.name in self.spec._static_funcs:
-                t.linkage = bt.BTF_FUNC_STATIC
-            if isinstance(t, bt.Func) and t.linkage == bt.BTF_FUNC_EXTERN:
+                b[t.id] = replace(t, linkage=bt.BTF_FUNC_STATIC)
+            elif isinstance(t, bt.Func) and t.linkage == bt.BTF_FUNC_EXTERN:
                 # the kernel's BTF loader takes static/global FUNCs only (as libbpf)
-                t.linkage = bt.BTF_FUNC_GLOBAL
+                b[t.id] = replace(t, linkage=bt.BTF_FUNC_GLOBAL)
                 proto = b.type(t.type)
-                if isinstance(proto, bt.FuncProto):
-                    for i, prm in enumerate(proto.params):
-                        if not prm.name and prm.type:
-                            prm.name = f"arg{i}"
+                if isinstance(proto, bt.FuncProto) and any(
+                        not prm.name and prm.type for prm in proto.params):
+                    b[proto.id] = replace(proto, params=[
+                        replace(prm, name=prm.name or (f"arg{i}" if prm.type else ""))
+                        for i, prm in enumerate(proto.params)])
             if not isinstance(t, bt.Datasec):
                 continue
+            ds = replace(t, vars=[replace(vs) for vs in t.vars])
             if t.name == ".kconfig":
                 kmap = self.spec.maps.get(KCONFIG_MAP)
-                for vs in t.vars:
+                for vs in ds.vars:
                     var = b.type(vs.type)
                     ext = self.spec.externs.get(var.name)
                     if isinstance(var, bt.Var) and ext is not None:
-                        var.linkage = bt.BTF_VAR_GLOBAL_ALLOCATED
+                        b[var.id] = replace(var, linkage=bt.BTF_VAR_GLOBAL_ALLOCATED)
                         vs.offset, vs.size = ext.offset, ext.size
-                t.size = kmap.value_size if kmap is not None else 0
+                ds.vars.sort(key=lambda v: v.offset)  # the kernel wants them in order
+                ds.size = kmap.value_size if kmap is not None else 0
             elif t.name == ".ksyms":
-                for i, vs in enumerate(t.vars):
+                for i, vs in enumerate(ds.vars):
                     var = b.type(vs.type)
                     if isinstance(var, bt.Var):
-                        var.type, var.linkage = int_id, bt.BTF_VAR_GLOBAL_ALLOCATED
+                        b[var.id] = replace(var, type=int_id,
+                                            linkage=bt.BTF_VAR_GLOBAL_ALLOCATED)
                     else:
                         vs.type = b.add(bt.Var(int_id, bt.BTF_VAR_GLOBAL_ALLOCATED,
                                                name=var.name))
                     vs.offset, vs.size = 4 * i, 4
-                t.size = 4 * len(t.vars)
+                ds.size = 4 * len(ds.vars)
             else:
                 offs = self.spec._sym_offsets.get(t.name, {})
-                t.size = self.spec._sec_sizes.get(t.name, t.size)
-                for vs in t.vars:
+                ds.size = self.spec._sec_sizes.get(t.name, t.size)
+                for vs in ds.vars:
                     var = b.type(vs.type)
                     if var.name in offs:
                         vs.offset = offs[var.name][0]
-                t.vars.sort(key=lambda v: v.offset)
+                ds.vars.sort(key=lambda v: v.offset)
+            b[t.id] = ds
         return sanitize_btf(b, probe_btf_features()).to_bytes()
 
     def load_btf(self) -> None:
@@ -275,8 +286,14 @@ class _Loader:
                 raw = cfg.get(ext.name)
                 if raw == "n":  # "# CONFIG_X is not set": unresolved, as libbpf has it
                     raw = None
+            elif ext.name.startswith("LINUX_") and ext.weak:
+                continue  # an unknown virtual LINUX_* value: 0 when __weak, as libbpf
             else:
-                raw = None
+                raise NotFound("extern resolution", errno.EINVAL, obj=f"extern {ext.name!r}",
+                               detail="unknown __kconfig extern: only CONFIG_* values and "
+                                      "LINUX_KERNEL_VERSION, LINUX_HAS_BPF_COOKIE and "
+                                      "LINUX_HAS_SYSCALL_WRAPPER exist",
+                               hint="other LINUX_* names may be declared __weak (they are 0)")
             if raw is None:
                 if ext.weak:
                     continue  # stays 0
@@ -424,8 +441,7 @@ class _Loader:
         kw: dict[str, Any] = dict(flags=m.flags, name=kname, inner_map=inner,
                                   numa_node=m.numa_node, map_extra=m.map_extra)
         btf_ok = (use_btf and self.btf_fd > 0 and (m.key_type_id or m.value_type_id)
-                  and m.inner is None and m.type not in (MapType.PROG_ARRAY,
-                                                         MapType.PERF_EVENT_ARRAY))
+                  and m.inner is None and m.type not in _NO_BTF_MAPS)
         if btf_ok:
             try:
                 return Map.create(m.type, m.key_size, m.value_size, m.max_entries,
@@ -445,11 +461,16 @@ class _Loader:
     def pin_diff(m: MapSpec, old: Map) -> str:
         info = old.info()
         diffs = []
+        have_flags = info.flags
+        if m.type in (MapType.DEVMAP, MapType.DEVMAP_HASH):
+            # the kernel adds BPF_F_RDONLY_PROG to these; libbpf ignores it here too
+            have_flags &= ~BPF_F_RDONLY_PROG | (m.flags & BPF_F_RDONLY_PROG)
         for what, want, have in (("type", int(m.type), int(info.type)),
                                  ("key_size", m.key_size, info.key_size),
                                  ("value_size", m.value_size, info.value_size),
                                  ("max_entries", m.max_entries, info.max_entries),
-                                 ("flags", m.flags, info.flags)):
+                                 ("flags", m.flags, have_flags),
+                                 ("map_extra", m.map_extra, info.map_extra)):
             if want != have:
                 diffs.append(f"{what} {have} pinned vs {want} wanted")
         return ", ".join(diffs)
@@ -588,8 +609,21 @@ class _Loader:
         prog.name = p.name
         prog.section = p.section
         prog.spec = p
+        self.bind_rodata(prog)
         prog.attach_target_prog = p.attach_prog  # type: ignore[attr-defined]
         return prog
+
+    def bind_rodata(self, prog: Program) -> None:
+        """Tie every ``.rodata*`` map to ``prog`` (BPF_PROG_BIND_MAP), as libbpf does, so the
+        constants live as long as the program even when nothing else holds the map."""
+        for name, m in self.spec.maps.items():
+            mp = self.coll.maps.get(name)
+            if mp is None or m.data is None or not m.section.startswith(".rodata"):
+                continue
+            try:
+                sc.prog_bind_map(prog.fd, mp.fd)
+            except KernelError:
+                pass  # libbpf only warns: kernels before 5.10 have no PROG_BIND_MAP
 
     def attach_kw(self, p: ProgramSpec) -> dict[str, int]:
         """The attach attributes of BPF_PROG_LOAD for ``p`` (attach_btf_id, attach_prog_fd,
@@ -772,6 +806,17 @@ class _Loader:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+#: map types created without BTF key/value ids, as libbpf's bpf_object__create_map (their
+#: values are fds, CPUs or stacks; the kernel refuses BTF for them), plus PROG_ARRAY, which
+#: libbpf tries with BTF and the kernel always refuses
+_NO_BTF_MAPS = frozenset({
+    MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY, MapType.STACK_TRACE,
+    MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.DEVMAP, MapType.DEVMAP_HASH,
+    MapType.CPUMAP, MapType.XSKMAP, MapType.SOCKMAP, MapType.SOCKHASH, MapType.QUEUE,
+    MapType.STACK, MapType.ARENA, MapType.PROG_ARRAY,
+})
+
 
 def ringbuf_size(size: int) -> int:
     """libbpf's ``adjust_ringbuf_sz``: the smallest page-size * power-of-two >= ``size``.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import syscall as sc
-from .._consts import AttachType
+from .._consts import BPF_F_MMAPABLE, AttachType
 from ..btf import Spec
 from ..errors import (
     LoadError,
@@ -36,6 +36,10 @@ class Variable:
 
     @property
     def raw(self) -> bytes:
+        if not self.map.flags & BPF_F_MMAPABLE:
+            # sections with only static variables are not mmap-able (as with libbpf)
+            value = bytes(self.map[0])
+            return value[self.offset:self.offset + self.size]
         mm = self.map.mmap()
         return bytes(mm[self.offset:self.offset + self.size])
 
@@ -46,6 +50,11 @@ class Variable:
                             "read-only after load (set constants before load)")
         if len(data) != self.size:
             raise LoadError(f"variable {self.name!r} is {self.size} bytes, got {len(data)}")
+        if not self.map.flags & BPF_F_MMAPABLE:
+            value = bytearray(self.map[0])
+            value[self.offset:self.offset + self.size] = data
+            self.map.update(0, bytes(value))
+            return
         mm = self.map.mmap()
         mm[self.offset:self.offset + self.size] = data
 
@@ -64,6 +73,8 @@ class Variable:
     def __repr__(self) -> str:
         return f"<Variable {self.name} in {self.map.name} @{self.offset}>"
 
+
+# ----------------------------------------------------------------------------- collection
 
 class Collection:
     """Everything one object created in the kernel; closing it closes them all."""

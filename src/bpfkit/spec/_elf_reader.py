@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import os
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .. import asm
@@ -190,6 +190,7 @@ class _Parser:
         externs: dict[str, ExternSpec] = {}
         undef = {s.name: s for s in self.symbols if s.shndx == SHN_UNDEF and s.name}
         kconf_off = 0
+        kconf: list[tuple[int, int, str, int, bool]] = []
         for secname, kind in ((".kconfig", "kconfig"), (".ksyms", "ksym")):
             ds = self.datasecs.get(secname)
             if ds is None or self.btf is None:
@@ -204,23 +205,26 @@ class _Parser:
                 if not isinstance(t, bt.Var):
                     raise SpecError(f"{self.name}: {secname} entry {t.name!r} is not a VAR")
                 if kind == "kconfig":
-                    size = self.btf.sizeof(t.type)
-                    align = min(max(self.btf.alignof(t.type), 1), 8)
-                    kconf_off = (kconf_off + align - 1) // align * align
-                    externs[t.name] = ExternSpec(t.name, "kconfig", t.type, weak, True,
-                                                 kconf_off, size)
-                    kconf_off += size
+                    kconf.append((min(max(self.btf.alignof(t.type), 1), 8),
+                                  self.btf.sizeof(t.type), t.name, t.type, weak))
                 else:
                     target = self.btf.type(_strip(self.btf, t.type))
                     typed = not isinstance(target, bt.Void)
                     externs[t.name] = ExternSpec(t.name, "ksym", t.type, weak, typed)
+        # libbpf's layout of the .kconfig map: by alignment (largest first), then size, then
+        # name, each at its alignment; the map ends with the last one
+        for align, size, name, tid, weak in sorted(kconf, key=lambda k: (-k[0], k[1], k[2])):
+            kconf_off = (kconf_off + align - 1) // align * align
+            externs[name] = ExternSpec(name, "kconfig", tid, weak, True, kconf_off, size)
+            kconf_off += size
         # externs without BTF (e.g. untyped kfunc declarations) are found via relocations
         self.spec.externs = externs
-        if any(e.kind == "kconfig" for e in externs.values()):
-            size = max(8, (kconf_off + 7) // 8 * 8)
-            m = MapSpec(name=KCONFIG_MAP, type=MapType.ARRAY, key_size=4, value_size=size,
+        if kconf:
+            ds = self.datasecs.get(".kconfig")
+            m = MapSpec(name=KCONFIG_MAP, type=MapType.ARRAY, key_size=4, value_size=kconf_off,
                         max_entries=1, flags=BPF_F_MMAPABLE | BPF_F_RDONLY_PROG,
-                        data=bytearray(size), section=".kconfig", freeze=True,
+                        data=bytearray(kconf_off), section=".kconfig", freeze=True,
+                        value_type_id=ds.id if ds is not None else 0,
                         kernel_name=self.internal_name(".kconfig"))
             self.spec.maps[KCONFIG_MAP] = m
 
@@ -366,11 +370,15 @@ class _Parser:
                 continue
             if not sec.flags & SHF_ALLOC or sec.flags & SHF_EXECINSTR or sec.size == 0:
                 continue
-            flags = BPF_F_MMAPABLE
             ro = _is_rodata(sec.name)
-            if ro:
-                flags |= BPF_F_RDONLY_PROG
+            flags = BPF_F_RDONLY_PROG if ro else 0
             ds = self.datasecs.get(sec.name)
+            if ds is not None and self.btf is not None and any(
+                    isinstance(v := self.btf.type(vs.type), bt.Var)
+                    and v.linkage != bt.BTF_VAR_STATIC for vs in ds.vars):
+                # as libbpf's map_is_mmapable: only sections with a non-static variable
+                # (string literals and static locals alone are not user-visible)
+                flags |= BPF_F_MMAPABLE
             m = MapSpec(name=sec.name, type=MapType.ARRAY, key_size=4, value_size=sec.size,
                         max_entries=1, flags=flags, data=bytearray(self.sec_data(sec.name)),
                         section=sec.name, freeze=ro, value_type_id=ds.id if ds else 0,
@@ -817,6 +825,18 @@ class CollectionSpec:
         if self._dwarf is not None:
             memo[id(self._dwarf)] = self._dwarf
         return copy.deepcopy(self, memo)
+
+    def load_copy(self) -> CollectionSpec:
+        """A copy for one load: what the loader and load options change is new (maps with
+        their data, program attributes, variables pointing at the new maps), the rest is
+        shared read-only: instructions (the loader relocates its own copy), BTF, BTF.ext,
+        func/line info and CO-RE records.  Far cheaper than :meth:`copy`."""
+        maps = {n: m.load_copy() for n, m in self.maps.items()}
+        progs = {n: replace(p) for n, p in self.programs.items()}
+        variables = {n: replace(v, _map=maps.get(v.section, v._map))
+                     for n, v in self.variables.items()}
+        return replace(self, programs=progs, maps=maps, variables=variables,
+                       externs=dict(self.externs))
 
     @property
     def constants(self) -> dict[str, VariableSpec]:

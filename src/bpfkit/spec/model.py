@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .. import asm
@@ -245,6 +245,15 @@ class MapSpec:
 
     def copy(self) -> MapSpec:
         return copy.deepcopy(self)
+
+    def load_copy(self) -> MapSpec:
+        """The parts a load changes (sizes, data, slots) copied; see CollectionSpec.load_copy."""
+        so = self.struct_ops
+        return replace(self, inner=self.inner.load_copy() if self.inner else None,
+                       contents=dict(self.contents),
+                       data=bytearray(self.data) if self.data is not None else None,
+                       struct_ops=replace(so, data=bytearray(so.data),
+                                          programs=dict(so.programs)) if so else None)
 
 
 @dataclass
