@@ -68,7 +68,7 @@ class RawCodec:
             except OverflowError:
                 raise BpfkitError(f"integer {value} does not fit in {self.size} bytes") from None
         elif isinstance(value, (ctypes.Structure, ctypes.Union, ctypes.Array, ctypes._SimpleCData)):
-            b = bytes(value)  # type: ignore[call-overload]
+            b = bytes(value)
         elif hasattr(value, "fd"):
             b = int(value.fd).to_bytes(self.size, self.byteorder)  # type: ignore[arg-type]
         else:
@@ -134,7 +134,7 @@ def column_decoder(codec: Codec) -> Callable[[bytes, int], list[Any]] | None:
     f = fmt
 
     def dec(buf: bytes, n: int) -> list[Any]:
-        return memoryview(buf)[:n * size].cast(f).tolist()  # type: ignore[call-overload,no-any-return]
+        return memoryview(buf)[:n * size].cast(f).tolist()  # type: ignore[call-overload]
     return dec
 
 
@@ -148,7 +148,7 @@ def _codec(layout: Any, size: int) -> Codec:
                               f"the map's size is {size}")
         return CtypesCodec(layout)
     if hasattr(layout, "encode") and hasattr(layout, "decode"):
-        return layout  # type: ignore[no-any-return]
+        return layout
     raise BpfkitError(f"unsupported key/value layout {layout!r}")
 
 

@@ -241,7 +241,7 @@ class Spec(KernelBTF):
                 append(off)
                 nappend(name_off)
                 top = info >> 24
-                off += reclen[top] + (info & 0xFFFF) * per[top]  # type: ignore[operator]
+                off += reclen[top] + (info & 0xFFFF) * per[top]
         except TypeError:
             tid = self._first + len(offs) - 1
             off = offs[-1]

@@ -102,7 +102,7 @@ def collect(helpers_for: list[int] | None = None) -> dict[str, Any]:
                 f = F.has_helper(pt, h)
                 if f.supported:
                     hs.append(f"bpf_{h.name}")
-            out["helpers"][ProgramType(pt).name.lower()] = hs  # type: ignore[index]
+            out["helpers"][ProgramType(pt).name.lower()] = hs
     return out
 
 

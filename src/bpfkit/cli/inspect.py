@@ -39,7 +39,7 @@ def _object_id(ref: str, what: str) -> int:
     return n
 
 
-def _open_prog(ref: str):  # type: ignore[no-untyped-def]
+def _open_prog(ref: str):
     from ..program import Program
     if ref.isdigit():
         return Program.from_id(_object_id(ref, "program"))
@@ -113,7 +113,7 @@ def cmd_map_list(a: argparse.Namespace) -> int:
     return 0
 
 
-def _open_map(ref: str):  # type: ignore[no-untyped-def]
+def _open_map(ref: str):
     from ..maps import Map
     if ref.isdigit():
         return Map.from_id(_object_id(ref, "map"))

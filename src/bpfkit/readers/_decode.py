@@ -30,13 +30,13 @@ def _resolve_record(map_: Any, name: str) -> Callable[[bytes], Any]:
     why = "the map carries no BTF"
     if spec is not None:
         try:
-            return decoder_for(spec, name)  # type: ignore[no-any-return]
+            return decoder_for(spec, name)
         except ParseError as e:
             why = str(e)
     obj = getattr(map_, "object_spec", None)
     if obj is not None:
         try:
-            return decoder_for(obj.dwarf().to_btf(), name)  # type: ignore[no-any-return]
+            return decoder_for(obj.dwarf().to_btf(), name)
         except ParseError as e:
             why += f"; DWARF: {e}"
     raise BpfkitError(

@@ -233,7 +233,7 @@ class RecordBatch(Sequence[memoryview]):
         col = self.buffer.cast(fmt)[  # type: ignore[call-overload]
             first // size::stride // size][:len(self)]
         self._extra.append(col)
-        return col  # type: ignore[no-any-return]
+        return col
 
     def column(self, fmt: str, offset: int = 0) -> list[Any]:
         """One scalar field (struct format char ``fmt`` at ``offset``) of every record, as

@@ -790,7 +790,7 @@ class CollectionSpec:
             if self._object is None:
                 raise DwarfError(f"{self.name}: no object bytes kept to read DWARF from")
             self._dwarf = DebugInfo.from_elf(ElfFile(self._object, name=self.name))
-        return self._dwarf  # type: ignore[no-any-return]
+        return self._dwarf
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> CollectionSpec:
