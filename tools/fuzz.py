@@ -208,14 +208,15 @@ def t_yamlite(data: bytes) -> None:
 
 def t_kallsyms(data: bytes) -> None:
     """/proc/kallsyms lines."""
-    from bpfkit.symbolize import parse_kallsyms
+    from bpfkit.host.kallsyms import parse_kallsyms
     parse_kallsyms(data)
     parse_kallsyms(data, text_only=False)
 
 
 def t_tracefs(data: bytes) -> None:
     """tracefs/sysfs text: trace_pipe lines, CPU lists, PMU format bits, kprobe blacklists."""
-    from bpfkit.attach.perf import _parse_format_bit, parse_cpu_list
+    from bpfkit.host.cpus import parse_cpu_list
+    from bpfkit.host.tracefs import _parse_format_bit
     from bpfkit.readers.tracepipe import parse_line
     text = _text(data)
     for line in text.splitlines()[:256]:
