@@ -26,8 +26,6 @@ import argparse
 import json
 import math
 import os
-import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -35,47 +33,21 @@ import time
 from pathlib import Path
 
 import bpfkit
-from bpfkit.build import compile_bpf
 from bpfkit.errors import BpfkitError
 from bpfkit.spec import PIN_BY_NAME, CollectionSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"
-OUT = ROOT / "tests" / ".build" / "corpus"
 PIN_ROOT = Path("/sys/fs/bpf")
+# the corpus test's own helpers: object build (cached), C loader build, autoload variants
+sys.path.insert(0, str(ROOT / "tests"))
+from test_corpus import build_loader, build_object, variants  # noqa: E402
 
 FRESH_SNIPPET = (
     "import sys, bpfkit\n"
     "skip = sys.argv[2:]\n"
     "bpfkit.load(sys.argv[1], autoload={n: False for n in skip} or None).close()\n"
 )
-
-
-def build(src: Path) -> Path:
-    OUT.mkdir(parents=True, exist_ok=True)
-    obj = OUT / (src.name.removesuffix(".c") + ".o")
-    if not obj.exists() or obj.stat().st_mtime < src.stat().st_mtime:
-        compile_bpf(src, obj)
-    return obj
-
-
-def build_loader() -> Path:
-    src = CORPUS / "loader.c"
-    exe = OUT / "corpus-loader"
-    if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
-        cc = shutil.which("gcc") or shutil.which("cc")
-        if cc is None:
-            sys.exit("gcc is needed to build the libbpf reference loader")
-        OUT.mkdir(parents=True, exist_ok=True)
-        subprocess.run([cc, "-O2", "-o", str(exe), str(src), "-lbpf"], check=True)
-    return exe
-
-
-def variants(src: Path) -> list[tuple[str, ...]]:
-    out: list[tuple[str, ...]] = [()]
-    for m in re.finditer(r"^// corpus: autoload-off (.+)$", src.read_text(), re.M):
-        out.append(tuple(m.group(1).split()))
-    return out
 
 
 def unpin(obj: Path) -> None:
@@ -132,7 +104,7 @@ def main() -> None:
         name = src.name.removesuffix(".bpf.c")
         if args.only not in name:
             continue
-        obj = build(src)
+        obj = build_object(src)
         for off in variants(src):
             unpin(obj)
             if libbpf_times(exe, obj, off, 1) is None or bpfkit_times(obj, off, 1) is None:

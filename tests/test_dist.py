@@ -121,6 +121,11 @@ def test_wheel_runs_in_a_fresh_venv_without_clang(dists: tuple[Path, Path],
     assert "bpf_execs_total" in r.stdout
     r = run("run", str(obj), "--duration", "1")
     assert r.returncode == 0, r.stderr
+    # bpftrace's language, compiled by bpfkit itself (no clang, no LLVM)
+    r = run("trace", "-c", "/bin/true", "-e", "tracepoint:syscalls:sys_enter_execve "
+            "/pid == cpid/ { @[str(args->filename)] = count(); }")
+    assert r.returncode == 0, r.stderr
+    assert "@[/bin/true]: 1" in r.stdout.splitlines(), r.stdout
     # a tool: a directory made while it runs is reported
     name = f"bpfkit-dist-{uuid.uuid4().hex[:8]}"
     p = subprocess.Popen([bpfkit, "mkdirsnoop", "--json"], env=env, stdout=subprocess.PIPE,

@@ -320,9 +320,9 @@ def test_syscount_comm_filter_map(hook: str) -> None:
         _syscalls_child(comm, 500)
         time.sleep(0.2)
 
-    r = run_tool(["syscount", "--json", "-n", comm, "--hook", hook, "--duration", "2", "1"],
+    r = run_tool(["syscount", "--json", "-P", "-n", comm, "--hook", hook, "--duration", "2"],
                  trigger)
-    assert f"using {'raw_tp_sys_enter' if hook == 'raw_tp' else 'tp_sys_enter'}" in r.stderr
+    assert f"using {'raw_tp_sys_exit' if hook == 'raw_tp' else 'tp_sys_exit'}" in r.stderr
     recs = r.records()
     assert recs, r.out + r.stderr
     assert {x["comm"] for x in recs} == {comm}, recs
@@ -341,8 +341,8 @@ def test_syscount_pin_then_read_from_pin() -> None:
     pin = f"/sys/fs/bpf/bkA_syscount_{os.getpid()}"
     comm = "bkA_pinned"
     try:
-        first = run_tool(["syscount", "--pin", pin, "-n", comm, "--json", "--duration", "0.5",
-                          "1"], lambda: None)
+        first = run_tool(["syscount", "--pin", pin, "-P", "-n", comm, "--json", "--duration",
+                          "0.5"], lambda: None)
         assert "pinned under" in first.stderr
         assert sorted(os.listdir(pin)) == ["comm_filter", "counts", "filter_cfg", "link",
                                            "prog"]
@@ -352,10 +352,11 @@ def test_syscount_pin_then_read_from_pin() -> None:
         from bpfkit.maps import Map
         with Map.from_pin(os.path.join(pin, "counts")) as m:
             raw = dict(m.items())
-        assert any(int.from_bytes(v[:8], "little") >= 400 and v[8:8 + len(comm)] == comm.encode()
-                   for v in raw.values()), raw
+        # struct data {u64 count; u64 total_ns; char comm[16];}
+        assert any(int.from_bytes(v[:8], "little") >= 400
+                   and v[16:16 + len(comm)] == comm.encode() for v in raw.values()), raw
         second = run_tool(["syscount", "--from-pin", pin, "--unpin", "--json",
-                           "--duration", "0.5", "1"], lambda: None)
+                           "--duration", "0.5"], lambda: None)
         recs = second.records()
         assert {x["comm"] for x in recs} == {comm} and sum(x["count"] for x in recs) >= 400
         assert not os.path.exists(pin)
@@ -370,7 +371,7 @@ def test_syscount_pin_refuses_occupied_dir() -> None:
     from bpfkit.tools.syscount import unpin
     pin = f"/sys/fs/bpf/bkA_syscount_busy_{os.getpid()}"
     try:
-        run_tool(["syscount", "--pin", pin, "--duration", "0.3", "1"], lambda: None)
+        run_tool(["syscount", "--pin", pin, "--duration", "0.3"], lambda: None)
         p = subprocess.run([BPFKIT, "syscount", "--pin", pin, "--duration", "0.3"],
                            capture_output=True, text=True, timeout=15)
         assert p.returncode != 0 and "already pinned" in p.stderr

@@ -44,7 +44,7 @@ def test_declared_filter_constants_exist_in_each_object() -> None:
     (["netrx", "-p", "1"], "process id"),
     (["pktcount", "-c", "/"], "cgroup"),
     (["tcpstates", "-n", "bash"], "process name"),
-    (["syscount", "-u", "0"], "user id"),
+    (["netrx", "-u", "0"], "user id"),
 ])
 def test_filter_a_tool_cannot_apply_is_refused(argv: list[str], word: str) -> None:
     p = bk(*argv, "-d", "0.1")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from test_tools_a import run_tool
+from test_tools_a import BPFKIT, run_tool
 
 pytestmark = pytest.mark.requires_root
 
@@ -802,3 +802,38 @@ def test_sslsniff_shows_the_plaintext_of_a_tls_exchange(tmp_path: Any) -> None:
                    ("SSL_write", f"pong:{secret}", len(secret) + 5),
                    ("SSL_read", f"pong:{secret}", len(secret) + 5)], got
     assert len({x["pid"] for x in recs}) == 1 and not any(x["truncated"] for x in recs)
+
+
+# --------------------------------------------------------------------------- funccount
+
+
+def test_funccount_user_functions_match_bpftrace() -> None:
+    comm = _uniq("bkfc")
+    libc = "/lib/x86_64-linux-gnu/libc.so.6"
+    if not os.path.exists(libc):
+        pytest.skip("the bpftrace oracle names Debian's x86_64 libc path")
+    script = (f'uprobe:{libc}:getppid /comm == "{comm}"/ '
+              '{ @[probe] = count(); } END { print(@); clear(@); }')
+    body = "for _ in range(7):\n    os.getppid()\n"
+
+    def trigger() -> None:
+        subprocess.run(_renamed(comm, body), check=True)
+        time.sleep(0.3)
+
+    r, oracle = with_oracle(script, ["funccount", "--json", "-n", comm, "--duration", "3",
+                                     "c:getp*"], trigger)
+    got = {x["func"]: x["count"] for x in r.records()}
+    assert got.get("getppid") == 7, got
+    want = {ln[2:ln.index("]")].rsplit(":", 1)[1]: int(ln.rsplit(" ", 1)[1])
+            for ln in oracle if ln.startswith("@[")}
+    assert {k: got.get(k) for k in want} == want, (got, oracle)
+
+
+def test_funccount_refuses_kernel_functions_without_kprobes() -> None:
+    from bpfkit.attach import features
+    k = features.has_kprobes()
+    if k:
+        pytest.skip("this kernel has kprobes: the refusal is for kernels without them")
+    p = subprocess.run([BPFKIT, "funccount", "vfs_read"],
+                       capture_output=True, text=True)
+    assert p.returncode == 1 and k.reason in p.stderr and "LIB:FUNC" in p.stderr, p.stderr

@@ -71,3 +71,38 @@ def test_trace_kernel_hooks_refused_here_say_why(shm_dir: Path) -> None:
     from bpfkit.errors import BpfkitError
     with pytest.raises(BpfkitError, match="kprobe"):
         trace("kprobe:vfs_mkdir { @ = count(); }", shm_dir)
+
+
+ORACLE = [
+    ("kprobe", 'kprobe:vfs_mkdir /comm == "mkdir"/ { @[comm, arg3] = count(); }'),
+    ("kretprobe", 'kretprobe:vfs_mkdir /comm == "mkdir"/ { @[retval] = count(); }'),
+    ("kprobe", 'kprobe:vfs_mkd* /comm == "mkdir"/ { @[func, probe] = count(); }'),
+    ("fentry", 'kfunc:vfs_mkdir /comm == "mkdir"/ { @[args->mode] = count(); '
+               "@n = sum(args->mode & 7); }"),
+    ("fexit", 'kretfunc:vfs_mkdir /comm == "mkdir"/ { @[retval] = count(); }'),
+]
+
+
+@pytest.mark.parametrize("hook,program", ORACLE, ids=[f"{h}{i}" for i, (h, _) in enumerate(ORACLE)])
+def test_trace_matches_bpftrace(hook: str, program: str, shm_dir: Path,
+                                request: pytest.FixtureRequest) -> None:
+    """The same one-liner through bpftrace 0.17 and `bpfkit trace`, outputs sorted."""
+    request.node.add_marker(pytest.mark.hook(hook))
+    if hook.startswith("k"):
+        need(features.has_kprobes())
+    else:
+        need(features.has_attach_type(ProgramType.TRACING, AttachType.TRACE_FENTRY))
+    bt = shutil.which("bpftrace")
+    if bt is None:
+        pytest.skip("bpftrace (the oracle) is not installed")
+    import subprocess
+    mkdir = shutil.which("mkdir") or "/bin/mkdir"
+    dirs = " ".join(str(shm_dir / f"bt{i}") for i in range(N))
+    want = subprocess.run([bt, "-c", f"{mkdir} {dirs}", "-e", program], capture_output=True,
+                          text=True, timeout=300)
+    assert want.returncode == 0, want.stderr
+    got = trace(program, shm_dir)
+
+    def norm(lines: list[str]) -> list[str]:
+        return sorted(ln for ln in lines if not ln.startswith("Attaching"))
+    assert norm(got) == norm(want.stdout.splitlines()), (want.stdout, got)

@@ -84,3 +84,18 @@ def test_verifier_failure_points_at_the_statement() -> None:
     assert _span_of(log, spans) == Span(22, 30)
     err = TraceError("the verifier rejected it", Span(22, 30), "BEGIN { @a = 1; @b = 22; }")
     assert caret(err.source, err.span).splitlines()[-1] == " " * 22 + "^~~~"
+
+
+def test_btf_member_errors_suggest_the_kernels_names() -> None:
+    from bpfkit.trace import TraceTypeError
+    from bpfkit.trace.runtime import SystemEnv, compile_program
+    env = SystemEnv()
+    if env.btf() is None:
+        pytest.skip("no kernel BTF (/sys/kernel/btf/vmlinux)")
+    with pytest.raises(TraceTypeError) as ei:
+        compile_program("BEGIN { @ = curtask->real_parnt->pid; }", env)
+    assert "struct task_struct has no member 'real_parnt' (did you mean real_parent" \
+        in str(ei.value)
+    assert "^~~~~~~~~~" in str(ei.value)
+    c = compile_program("BEGIN { @[curtask->real_parent->pid, curtask->comm] = count(); }", env)
+    assert str(c.maps["@"].key) == "(int64, string[16])"  # ints are stored as 64 bits

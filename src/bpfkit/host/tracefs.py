@@ -166,16 +166,7 @@ def _event_owner_dead(name: str) -> bool:
     m = _EVENT_NAME.fullmatch(name)
     if m is None:
         return False  # not a name we make: not ours to judge
-    try:
-        with open(f"/proc/{m.group(1)}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return True
-    rest = raw[raw.rfind(b")") + 2:].split()
-    try:
-        return rest[0] in (b"Z", b"X") or int(rest[19]) != int(m.group(2))
-    except (IndexError, ValueError):
-        return False
+    return cleanup._start_time(int(m.group(1))) != int(m.group(2))  # None: gone or a zombie
 
 
 def reclaim_stale_events(events_file: str) -> list[str]:
@@ -282,12 +273,7 @@ _RANDOM = os.urandom(3).hex()
 
 
 def _my_start() -> int:
-    try:
-        with open("/proc/self/stat", "rb") as f:
-            raw = f.read()
-        return int(raw[raw.rfind(b")") + 2:].split()[19])
-    except (OSError, IndexError, ValueError):
-        return 0
+    return cleanup.process_start_time() or 0
 
 
 def _reset_after_fork() -> None:

@@ -17,7 +17,7 @@ TOOL_MODULES: dict[str, tuple[str, str]] = {
     "opensnoop": ("opensnoop", "trace open() calls: process, flags, file, errors"),
     "writesize": ("writesize", "log2 histogram of write() sizes per pid, uid and comm"),
     "netrx": ("netrx", "packets received per device: name, count, bytes"),
-    "syscount": ("syscount", "count syscalls per process, filterable by command at run time"),
+    "syscount": ("syscount", "count syscalls per syscall or process: errors, latency"),
     "mkdirsnoop": ("mkdirsnoop", "trace directory creation with the return value"),
     "tcpconnect": ("tcpconnect", "trace new TCP connections: src:port -> dst:port"),
     "bashreadline": ("bashreadline", "print commands typed in bash (uretprobe on readline)"),
@@ -45,6 +45,7 @@ TOOL_MODULES: dict[str, tuple[str, str]] = {
     "mountsnoop": ("mountsnoop", "trace mount() and umount() calls with their arguments"),
     "oomkill": ("oomkill", "trace out-of-memory kills: trigger, victim, pages"),
     "sslsniff": ("sslsniff", "capture the plaintext of OpenSSL reads and writes (TLS without a CA)"),
+    "funccount": ("funccount", "count calls of user functions matching a pattern (uprobes)"),
     "exitsnoop": ("exitsnoop", "trace process exits: age, exit code or terminating signal"),
 }
 

@@ -3,12 +3,16 @@
 fentry/fexit on ``tcp_connect`` where the kernel allows it; else kprobes on ``tcp_connect``
 and ``inet_csk_complete_hashdance`` that share one handler through a tail call; else
 ``sock:inet_sock_set_state`` as tp_btf or as a tracepoint, which reports a connection when
-it reaches ESTABLISHED (with the connecting process remembered at SYN_SENT).
+it reaches ESTABLISHED (with the connecting process remembered at SYN_SENT).  A connect
+that fails (refused, timed out, aborted) is the SYN_SENT->CLOSE transition: reported with
+the socket's error (ECONNREFUSED...) whatever the family (the fentry/kprobe families add the
+tracepoint for it).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 from typing import Any
 
@@ -53,7 +57,9 @@ class TcpConnect(Tool):
         return [lp,
                 *companions(lead, ["fentry_connect"] + (["fentry_accept"] if accept else []),
                             when="fentry"),
-                *companions(lead, ["kprobe_accept"] if accept else [], when="kprobe")]
+                *companions(lead, ["kprobe_accept"] if accept else [], when="kprobe"),
+                *companions(lead, ["tp_connect_fail"], when="fentry"),
+                *companions(lead, ["tp_connect_fail"], when="kprobe")]
 
     def tail_calls(self, args: argparse.Namespace) -> dict[str, dict[int, str]]:
         # The kprobes' shared handler; filled whatever hook wins (it costs one slot).
@@ -66,7 +72,7 @@ class TcpConnect(Tool):
 
     def header(self, args: argparse.Namespace) -> str:
         return (f"{'PID':>7} {'COMM':<16} {'IP':>2} {'SADDR:SPORT':<22}    {'DADDR:DPORT':<22} "
-                f"{'DIR':<7} {'HOOK':<10} {'LAT(ms)':>8}")
+                f"{'DIR':<7} {'HOOK':<10} {'LAT(ms)':>8} ERROR")
 
     def _fields(self, rec: Any) -> dict[str, Any]:
         fam = int(rec.family)
@@ -76,6 +82,9 @@ class TcpConnect(Tool):
                 "daddr": _addr(rec.daddr, fam), "dport": rec.dport,
                 "direction": "connect" if rec.dir == 0 else "accept",
                 "hook": HOOK_NAMES.get(rec.hook, str(rec.hook)), "ret": rec.ret,
+                "failed": bool(rec.failed),
+                "error": (errno.errorcode.get(-rec.ret, str(-rec.ret)) if rec.ret < 0
+                          else "closed" if rec.failed else None),
                 "latency_ns": rec.lat_ns}
 
     def format(self, rec: Any, args: argparse.Namespace) -> str:
@@ -87,7 +96,7 @@ class TcpConnect(Tool):
         comm = f["comm"] if f["direction"] == "connect" else "-"
         lat = f"{f['latency_ns'] / 1e6:.3f}" if f["latency_ns"] else "-"
         return (f"{pid:>7} {comm:<16} {ip:>2} {src:<22} -> {dst:<22} {f['direction']:<7} "
-                f"{f['hook']:<10} {lat:>8}")
+                f"{f['hook']:<10} {lat:>8} {f['error'] or '-'}")
 
     def to_json(self, rec: Any, args: argparse.Namespace) -> Any:
         return self._fields(rec)

@@ -127,6 +127,11 @@ class SystemEnv:
         except BpfkitError as e:
             raise TraceTypeError(f"usdt: {e}", ap.span, source) from None
 
+    def kernel_functions(self, pattern: str) -> list[str]:
+        """Kernel functions matching a glob (available_filter_functions, else kallsyms)."""
+        from ..attach.tracing import expand_kernel_patterns
+        return expand_kernel_patterns([pattern])
+
     def user_functions(self, binary: str) -> list[str]:
         from ..attach.uprobe import resolve_binary
         from ..elf import ElfFile
@@ -166,6 +171,8 @@ def expand(probe: A.Probe, env: SystemEnv, source: str) -> list[ProbeUnit]:
                 first = False
                 units.append(ProbeUnit(p, prov, c, name, **extra))
             continue
+        elif prov in ("kprobe", "kretprobe", "kfunc", "kretfunc") and _has_glob(parts[-1]):
+            concrete = [[f] for f in env.kernel_functions(parts[-1])]
         elif prov in ("uprobe", "uretprobe") and _has_glob(parts[1]):
             concrete = [[parts[0], f] for f in env.user_functions(parts[0])
                         if fnmatch.fnmatchcase(f, parts[1])]
@@ -554,6 +561,12 @@ def list_probes(pattern: str, env: SystemEnv | None = None,
             if fnmatch.fnmatchcase(f, funcs):
                 write(f"{kind}:{binary}:{f}")
                 n += 1
+        return n
+    if pattern.startswith(("kprobe:", "kretprobe:", "kfunc:", "kretfunc:")):
+        kind, funcs = pattern.split(":", 1)
+        for f in env.kernel_functions(funcs or "*"):
+            write(f"{kind}:{f}")
+            n += 1
         return n
     for cat, ev in env.tracepoints():
         full = f"tracepoint:{cat}:{ev}"

@@ -8,6 +8,9 @@
 //  - tp_btf, else tracepoint, sock:inet_sock_set_state: CLOSE->SYN_SENT remembers the
 //    connecting process, SYN_SENT->ESTABLISHED reports the connection (ports are only
 //    known then), SYN_RECV->ESTABLISHED is an accepted one.
+// A connect that fails (refused: RST; timed out; aborted) goes SYN_SENT->CLOSE: every
+// family reports it from inet_sock_set_state, with the socket's error (sk_err), the
+// kernel-function families through the companion tracepoint tp_connect_fail.
 #include "tracing_common.h"
 #include <bpf/bpf_endian.h>
 
@@ -44,6 +47,7 @@ struct sock_common {
 struct sock {
     struct sock_common __sk_common;
     __u16 sk_protocol;
+    int sk_err;
 } __attribute__((preserve_access_index));
 
 struct event {
@@ -58,6 +62,8 @@ struct event {
     __u16 family;
     __u8 dir;              /* DIR_CONNECT or DIR_ACCEPT */
     __u8 hook;             /* enum hook_kind */
+    __u8 failed;           /* the handshake failed (SYN_SENT->CLOSE): ret = -sk_err */
+    __u8 pad;
     __s32 ret;
     char comm[TASK_COMM_LEN];
 };
@@ -134,7 +140,7 @@ static __always_inline void fill_owner_event(struct event *e, const struct owner
 /* an event from a socket (kernel-function and tp_btf hooks); owner NULL: current task,
  * unless dir is accept (softirq: no meaningful process) */
 static __always_inline int emit_sock(struct sock *sk, __u32 dir, __u32 hook, long ret,
-                                     __u64 lat_ns, const struct owner *o)
+                                     __u64 lat_ns, const struct owner *o, bool failed)
 {
     struct event *e;
     __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
@@ -157,6 +163,7 @@ static __always_inline int emit_sock(struct sock *sk, __u32 dir, __u32 hook, lon
     e->dir = dir;
     e->hook = hook;
     e->ret = ret;
+    e->failed = failed;
     e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
     e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
     if (family == AF_INET) {
@@ -195,7 +202,7 @@ int BPF_PROG(fexit_connect, struct sock *sk, int ret)
     __u64 *ts = bpf_map_lookup_elem(&entry_ts, &tid);
     __u64 lat = ts ? bpf_ktime_get_ns() - *ts : 0;
     bpf_map_delete_elem(&entry_ts, &tid);
-    return emit_sock(sk, DIR_CONNECT, HOOK_FENTRY, ret, lat, 0);
+    return emit_sock(sk, DIR_CONNECT, HOOK_FENTRY, ret, lat, 0, ret < 0);
 }
 
 SEC("fentry/inet_csk_complete_hashdance")
@@ -203,7 +210,7 @@ int BPF_PROG(fentry_accept, struct sock *sk, struct sock *child, void *req, bool
 {
     if (!child || !own_req)
         return 0;
-    return emit_sock(child, DIR_ACCEPT, HOOK_FENTRY, 0, 0, 0);
+    return emit_sock(child, DIR_ACCEPT, HOOK_FENTRY, 0, 0, 0, false);
 }
 
 /* ---- kprobes sharing one handler through a tail call */
@@ -241,7 +248,7 @@ int kprobe_handler(struct pt_regs *ctx)
     struct slot *s = bpf_map_lookup_elem(&scratch, &zero);
     if (!s || !s->sk)
         return 0;
-    return emit_sock(s->sk, s->dir, HOOK_KPROBE, 0, 0, 0);
+    return emit_sock(s->sk, s->dir, HOOK_KPROBE, 0, 0, 0, false);
 }
 
 /* ---- inet_sock_set_state: tp_btf (typed socket) */
@@ -265,13 +272,15 @@ int BPF_PROG(tp_btf_state, struct sock *sk, int oldstate, int newstate)
     if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT)
         return remember_owner(key);
     if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED)
-        return emit_sock(sk, DIR_ACCEPT, HOOK_TP_BTF, 0, 0, 0);
+        return emit_sock(sk, DIR_ACCEPT, HOOK_TP_BTF, 0, 0, 0, false);
     if (oldstate != TCP_SYN_SENT)
         return 0;
     struct owner *o = bpf_map_lookup_elem(&owners, &key);
-    if (o && newstate == TCP_ESTABLISHED) {
+    if (o && (newstate == TCP_ESTABLISHED || newstate == TCP_CLOSE)) {
         struct owner copy = *o;
-        emit_sock(sk, DIR_CONNECT, HOOK_TP_BTF, 0, bpf_ktime_get_ns() - copy.ts_ns, &copy);
+        long ret = newstate == TCP_CLOSE ? -(long)BPF_CORE_READ(sk, sk_err) : 0;
+        emit_sock(sk, DIR_CONNECT, HOOK_TP_BTF, ret, bpf_ktime_get_ns() - copy.ts_ns, &copy,
+                  newstate == TCP_CLOSE);
     }
     bpf_map_delete_elem(&owners, &key);
     return 0;
@@ -295,7 +304,7 @@ struct set_state_args {
 };
 
 static __always_inline int emit_record(struct set_state_args *ctx, __u32 dir,
-                                       const struct owner *o)
+                                       const struct owner *o, __u32 hook)
 {
     struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
@@ -306,7 +315,7 @@ static __always_inline int emit_record(struct set_state_args *ctx, __u32 dir,
     e->ts_ns = bpf_ktime_get_ns();
     e->family = ctx->family;
     e->dir = dir;
-    e->hook = HOOK_TRACEPOINT;
+    e->hook = hook;
     e->sport = ctx->sport;
     e->dport = ctx->dport;
     if (ctx->family == AF_INET) {
@@ -320,34 +329,63 @@ static __always_inline int emit_record(struct set_state_args *ctx, __u32 dir,
         e->lat_ns = e->ts_ns - o->ts_ns;
         fill_owner_event(e, o);
     }
+    if (ctx->oldstate == TCP_SYN_SENT && ctx->newstate == TCP_CLOSE) {
+        struct sock *sk = (struct sock *)ctx->skaddr;   /* a plain copy: no CO-RE on ctx */
+        e->failed = 1;
+        e->ret = -BPF_CORE_READ(sk, sk_err);
+    }
     bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
+static __always_inline bool tcp_record(struct set_state_args *ctx)
+{
+    return ctx->protocol == IPPROTO_TCP &&
+           (ctx->family == AF_INET || ctx->family == AF_INET6);
+}
+
+/* the connect ends: established (report when report_ok) or failed (always reported) */
+static __always_inline int connect_ended(struct set_state_args *ctx, bool report_ok,
+                                         __u32 hook)
+{
+    __u64 key = (__u64)ctx->skaddr;
+    struct owner *o = bpf_map_lookup_elem(&owners, &key);
+    if (o && ((report_ok && ctx->newstate == TCP_ESTABLISHED) || ctx->newstate == TCP_CLOSE)) {
+        struct owner copy = *o;
+        emit_record(ctx, DIR_CONNECT, &copy, hook);
+    }
+    bpf_map_delete_elem(&owners, &key);
     return 0;
 }
 
 SEC("tracepoint/sock/inet_sock_set_state")
 int tp_state(struct set_state_args *ctx)
 {
-    __u64 key = (__u64)ctx->skaddr;
-    if (ctx->protocol != IPPROTO_TCP)
-        return 0;
-    if (ctx->family != AF_INET && ctx->family != AF_INET6)
+    if (!tcp_record(ctx))
         return 0;
     if (ctx->oldstate == TCP_CLOSE && ctx->newstate == TCP_SYN_SENT)
-        return remember_owner(key);
+        return remember_owner((__u64)ctx->skaddr);
     if (ctx->oldstate == TCP_SYN_RECV && ctx->newstate == TCP_ESTABLISHED) {
         if (targ_accepts && !targ_pid && !targ_comm[0] && !targ_cgid)
-            emit_record(ctx, DIR_ACCEPT, 0);
+            emit_record(ctx, DIR_ACCEPT, 0, HOOK_TRACEPOINT);
         return 0;
     }
     if (ctx->oldstate != TCP_SYN_SENT)
         return 0;
-    struct owner *o = bpf_map_lookup_elem(&owners, &key);
-    if (o && ctx->newstate == TCP_ESTABLISHED) {
-        struct owner copy = *o;
-        emit_record(ctx, DIR_CONNECT, &copy);
-    }
-    bpf_map_delete_elem(&owners, &key);
-    return 0;
+    return connect_ended(ctx, true, HOOK_TRACEPOINT);
+}
+
+/* companion of the fentry/kprobe families, which see the connect but not its failure */
+SEC("tracepoint/sock/inet_sock_set_state")
+int tp_connect_fail(struct set_state_args *ctx)
+{
+    if (!tcp_record(ctx))
+        return 0;
+    if (ctx->oldstate == TCP_CLOSE && ctx->newstate == TCP_SYN_SENT)
+        return remember_owner((__u64)ctx->skaddr);
+    if (ctx->oldstate != TCP_SYN_SENT)
+        return 0;
+    return connect_ended(ctx, false, HOOK_TRACEPOINT);
 }
 
 char LICENSE[] SEC("license") = "GPL";
