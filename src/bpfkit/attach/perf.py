@@ -9,7 +9,9 @@ from ..host.mounts import find_mount
 from ..host.tracefs import (
     PROBE_EVENT_KIND,
     ProbeEvent,
+    _reclaimed,
     _registry,
+    _write_line,
     add_probe_event,
     pmu_retprobe_bit,
     pmu_type,
@@ -51,7 +53,7 @@ __all__ = [
     "PerfEventAttr", "PerfEvent", "perf_event_open", "perf_event_attr", "ioctl_enable",
     "ioctl_disable", "ioctl_set_bpf", "tracefs_path", "tracefs_file", "tracepoint_id",
     "pmu_type", "pmu_retprobe_bit", "online_cpus", "parse_cpu_list", "find_mount",
-    "ProbeEvent", "add_probe_event", "reclaim_stale_events", "PROBE_EVENT_KIND", "_registry", "is_einval_like",
+    "ProbeEvent", "add_probe_event", "reclaim_stale_events", "PROBE_EVENT_KIND", "_registry", "_write_line", "_reclaimed", "is_einval_like",
     "PERF_TYPE_HARDWARE", "PERF_TYPE_SOFTWARE", "PERF_TYPE_TRACEPOINT", "PERF_COUNT_SW_CPU_CLOCK",
     "PERF_COUNT_SW_TASK_CLOCK", "PERF_COUNT_SW_PAGE_FAULTS", "PERF_COUNT_SW_CONTEXT_SWITCHES",
     "PERF_COUNT_SW_BPF_OUTPUT", "PERF_SAMPLE_RAW", "PERF_FLAG_FD_CLOEXEC", "ATTR_DISABLED",
