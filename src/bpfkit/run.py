@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import select
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -223,12 +222,90 @@ def print_maps(coll: Any, as_json: bool, out: Any = sys.stdout) -> None:
         print(json.dumps({"type": "maps", "maps": _jsonable(result)}), file=out, flush=True)
 
 
+class HeldCommand:
+    """A command started held before exec, the way bpftrace's ``-c`` starts one: forked,
+    the child blocks on a pipe until :meth:`release`, then execs.  Its pid is known before
+    anything is attached (so ``targ_pid`` can name it), and nothing it does before the
+    release is traced because it does nothing."""
+
+    def __init__(self, argv: Sequence[str]) -> None:
+        import os
+        if not argv:
+            raise BpfkitError("no command given after --")
+        self.argv = list(argv)
+        go_r, self._go_w = os.pipe()
+        self._err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:                       # the child: wait, then exec
+            code = 126
+            try:
+                os.close(self._go_w)
+                os.close(self._err_r)
+                if os.read(go_r, 1) == b"x":
+                    os.close(go_r)
+                    code = 127
+                    os.execvp(self.argv[0], self.argv)
+            except OSError as e:
+                os.write(err_w, str(e.errno or 0).encode())
+            finally:
+                os._exit(code)
+        os.close(go_r)
+        os.close(err_w)
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def release(self) -> None:
+        """Let the child exec; raise if the exec failed (no such command...)."""
+        import errno as errno_mod
+        import os
+        os.write(self._go_w, b"x")
+        os.close(self._go_w)
+        self._go_w = -1
+        data = os.read(self._err_r, 16)     # empty: the exec closed it (CLOEXEC)
+        os.close(self._err_r)
+        self._err_r = -1
+        if data:
+            self.wait()
+            err = int(data)
+            raise BpfkitError(f"cannot run {self.argv[0]!r}: {os.strerror(err)} "
+                              f"({errno_mod.errorcode.get(err, err)})")
+
+    def poll(self) -> int | None:
+        import os
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        import os
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def close(self) -> None:
+        """Not released: the child exits without exec'ing; released and running: SIGTERM."""
+        import os
+        import signal
+        for fd in (self._go_w, self._err_r):
+            if fd >= 0:
+                os.close(fd)
+        self._go_w = self._err_r = -1
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            self.wait()
+
+
 def run(source: str, *, consts: Sequence[str] = (), duration: float = 0.0,
         pid: int | None = None, as_json: bool = False,
         record: Sequence[str] | str | None = None,
         command: Sequence[str] = (), attach_kw: dict[str, Any] | None = None,
         quiet: bool = False) -> int:
-    from .manager import Manager, Probe
     from .spec import CollectionSpec
     t0 = time.monotonic()
     src = Path(source)
@@ -252,8 +329,31 @@ def run(source: str, *, consts: Sequence[str] = (), duration: float = 0.0,
                 break
         else:
             _status("note: -p given but the object has no targ_pid constant", quiet or as_json)
+    held = None
+    if command:
+        if pid is not None:
+            raise BpfkitError("-p and a command after -- exclude each other: the command's "
+                              "pid is the target")
+        held = HeldCommand(command)
+        names = [c for c in ("targ_pid", "targ_tgid") if c in spec.variables]
+        for c in names:
+            constants.setdefault(c, held.pid)
+        if not names:
+            _status("note: the object has no targ_pid/targ_tgid constant: events of every "
+                    "process are shown, not only the command's", quiet or as_json)
+    try:
+        return _run(spec, obj, constants, t0, duration=duration, as_json=as_json,
+                    record=record, held=held, attach_kw=attach_kw, quiet=quiet)
+    finally:
+        if held is not None:
+            held.close()
 
+
+def _run(spec: Any, obj: Any, constants: dict[str, Any], t0: float, *, duration: float,
+         as_json: bool, record: Sequence[str] | str | None, held: HeldCommand | None,
+         attach_kw: dict[str, Any] | None, quiet: bool) -> int:
     from .attach.auto import auto_attachable
+    from .manager import Manager, Probe
 
     class _Shim:
         def __init__(self, ps: Any) -> None:
@@ -289,13 +389,13 @@ def run(source: str, *, consts: Sequence[str] = (), duration: float = 0.0,
                 _status(f"attached in {(time.monotonic() - t0) * 1e3:.0f} ms; "
                         + (f"running for {duration:g} s" if duration else "Ctrl-C to stop"),
                         quiet)
-            return _stream(m, as_json, duration, record, command, stop, quiet)
+            return _stream(m, as_json, duration, record, held, stop, quiet)
     except KeyboardInterrupt:
         return 0
 
 
 def _stream(m: Any, as_json: bool, duration: float, record: Sequence[str] | str | None,
-            command: Sequence[str], stop: dict[str, bool], quiet: bool = False) -> int:
+            held: HeldCommand | None, stop: dict[str, bool], quiet: bool = False) -> int:
     coll = m.collection
     readers: list[tuple[str, Any]] = []
     outputs = {name: mp.type == MapType.PERF_EVENT_ARRAY for name, mp in coll.maps.items()
@@ -326,7 +426,9 @@ def _stream(m: Any, as_json: bool, duration: float, record: Sequence[str] | str 
                 write_line(f"{map_name}: {_fmt_value(rec)}")
         return cb
 
-    child = subprocess.Popen(list(command)) if command else None
+    child = held
+    if child is not None:
+        child.release()      # attached: the command may exec now
     end = time.monotonic() + duration if duration else None
     rc = 0
     try:
@@ -353,7 +455,7 @@ def _stream(m: Any, as_json: bool, duration: float, record: Sequence[str] | str 
                         print(f"printk: {line.task}-{line.pid} [{line.cpu}] {line.message}",
                               flush=True)
             if child is not None and child.poll() is not None:
-                rc = child.returncode
+                rc = child.returncode or 0
                 break
     except KeyboardInterrupt:
         pass
@@ -363,9 +465,8 @@ def _stream(m: Any, as_json: bool, duration: float, record: Sequence[str] | str 
     except KeyboardInterrupt:
         pass
     finally:
-        if child is not None and child.poll() is None:
-            child.terminate()
-            child.wait()
+        if child is not None:
+            child.close()
     report_lost(coll, readers, as_json)
     print_maps(coll, as_json)
     return rc
