@@ -20,12 +20,14 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from .. import asm
 from .. import syscall as sc
 from .._consts import (
     BPF_F_MMAPABLE,
     BPF_F_NO_PREALLOC,
     BPF_F_SLEEPABLE,
     AttachType,
+    HelperId,
     LinkType,
     MapType,
     ProgramType,
@@ -83,7 +85,7 @@ def clear_cache() -> None:
 
 # --------------------------------------------------------------------------- helpers
 
-_TRIVIAL = struct.pack("<BBhi", 0xB7, 0, 0, 0) + struct.pack("<BBhi", 0x95, 0, 0, 0)
+_TRIVIAL = asm.encode([asm.mov64_imm(asm.R0, 0), asm.exit()])  # return 0
 
 
 def _name(enum: Any, v: int) -> str:
@@ -264,8 +266,9 @@ def has_helper(prog_type: int, helper_id: int) -> Feature:
     pf = has_program_type(pt)
     if not pf.supported:
         return Feature(name, False, pf.reason)
-    insns = b"".join(struct.pack("<BBhi", 0xB7, r, 0, 0) for r in range(1, 6))
-    insns += struct.pack("<BBhi", 0x85, 0, 0, int(helper_id)) + _TRIVIAL
+    # zero the five argument registers, call the helper, return 0
+    insns = asm.encode([asm.mov64_imm(r, 0) for r in range(asm.R1, asm.R5 + 1)]
+                       + [asm.call(int(helper_id))]) + _TRIVIAL
     kw: dict[str, Any] = dict(_PROG_SETTINGS.get(pt, {}))
     if pt == ProgramType.TRACING:
         tid = _btf_id("btf_trace_sys_enter", _KIND_TYPEDEF)
@@ -490,7 +493,7 @@ def has_link_type(link_type: int) -> Feature:
 
 
 def _ret(v: int) -> bytes:
-    return struct.pack("<BBhi", 0xB7, 0, 0, v) + struct.pack("<BBhi", 0x95, 0, 0, 0)
+    return asm.encode([asm.mov64_imm(asm.R0, v), asm.exit()])
 
 
 # --------------------------------------------------------------------------- specific features
@@ -592,7 +595,7 @@ def has_tcx() -> Feature:
 @_cached
 def has_bpf_cookie() -> Feature:
     """bpf_get_attach_cookie() for tracing programs (Linux 5.15+)."""
-    f = has_helper(ProgramType.TRACEPOINT, 174)
+    f = has_helper(ProgramType.TRACEPOINT, HelperId.get_attach_cookie)
     return Feature("bpf cookie", f.supported, f.reason)
 
 
