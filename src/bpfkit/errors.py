@@ -12,6 +12,8 @@ import os
 
 from .verifier_log import summarize
 
+ENOTSUPP = 524  # kernel-internal "not supported" errno that leaks to user space
+
 
 class BpfkitError(Exception):
     """Base class of every error bpfkit raises."""
@@ -146,7 +148,7 @@ _HINTS = {
     _errno.EBADF: "a file descriptor was closed or invalid",
     _errno.ENOMEM: "out of memory (or memlock/memcg limit reached)",
     _errno.EOPNOTSUPP: "this kernel does not support the operation",
-    _errno.ENOTSUPP if hasattr(_errno, "ENOTSUPP") else 524: "this kernel does not support the operation",
+    ENOTSUPP: "this kernel does not support the operation",
     _errno.EEXIST: "the element or attachment already exists",
     _errno.ENOSPC: "the map is full",
     _errno.EBUSY: "the hook is busy: something else is attached",
@@ -225,7 +227,6 @@ def default_hint(command: str, err: int) -> str:
     return _HINTS.get(err, "")
 
 
-ENOTSUPP = 524  # kernel-internal "not supported" errno that leaks to user space
 
 
 def error_class(err: int) -> type[KernelError]:

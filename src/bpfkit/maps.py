@@ -22,7 +22,7 @@ from ._consts import (
     Cmd,
     MapType,
 )
-from .errors import BpfkitError, KernelError, NotFound
+from .errors import ENOTSUPP, BpfkitError, KernelError, NotFound
 from .fd import FDObject
 from .host.cpus import possible_cpus
 
@@ -586,7 +586,7 @@ class Map(FDObject):
                 except KernelError as e:
                     if e.errno == errno.ENOSPC:  # supported; the first bucket holds more than 1
                         self._batch_ok = True
-                    elif e.errno in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, 524):
+                    elif e.errno in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, ENOTSUPP):
                         self._batch_ok = False
                     else:
                         raise

@@ -13,7 +13,7 @@ import fcntl
 from dataclasses import dataclass
 
 from . import syscall as sc
-from .errors import KernelError, kernel_error
+from .errors import ENOTSUPP, KernelError, kernel_error
 
 __all__ = [
     "PerfEventAttr", "PerfEvent", "perf_event_open", "perf_event_attr", "ioctl_enable",
@@ -170,7 +170,7 @@ class PerfEvent:
 
 def is_einval_like(e: KernelError) -> bool:
     """Errors that mean "this kernel does not do that": fall back to an older API."""
-    return e.errno in (errno.EINVAL, errno.EOPNOTSUPP, 524, errno.ENOSYS)
+    return e.errno in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP, errno.ENOSYS)
 
 
 

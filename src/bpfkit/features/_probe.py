@@ -32,7 +32,7 @@ from .._consts import (
     MapType,
     ProgramType,
 )
-from ..errors import BpfkitError, KernelError, MissingFeature, VerifierError
+from ..errors import ENOTSUPP, BpfkitError, KernelError, MissingFeature, VerifierError
 from ..host.arch import arch_syscall_prefix
 from ..host.kallsyms import has_symbol, kallsyms
 from ..host.kconfig import kernel_config
@@ -169,7 +169,7 @@ def has_program_type(prog_type: int) -> Feature:
         if fd >= 0:
             sc.close_fd(fd)
             return Feature(name, True, "loaded")
-        if (err == errno.EINVAL and log.strip()) or err == 524:
+        if (err == errno.EINVAL and log.strip()) or err == ENOTSUPP:
             return Feature(name, True, "the kernel knows it (a real load needs an attach "
                                        "target)")
         return Feature(name, False, _load_reason(name, err))
@@ -543,7 +543,7 @@ def has_kprobe_multi() -> Feature:
         sc.close_fd(p)
     if err in (0, errno.ENOENT, errno.ESRCH):
         return Feature(name, True, "the kernel looked the symbol up")
-    if err in (errno.EOPNOTSUPP, 524):
+    if err in (errno.EOPNOTSUPP, ENOTSUPP):
         return Feature(name, False, "this kernel was built without CONFIG_FPROBE")
     return Feature(name, False, f"link creation answered {errno.errorcode.get(err, err)} "
                                 "(kernel older than 5.18?)")
@@ -581,7 +581,7 @@ def has_uprobe_multi() -> Feature:
         sc.close_fd(p)
     if err in (0, errno.EBADF):
         return Feature(name, True, "the kernel checked the path")
-    if err in (errno.EOPNOTSUPP, 524):
+    if err in (errno.EOPNOTSUPP, ENOTSUPP):
         return Feature(name, False, "this kernel was built without CONFIG_UPROBES")
     return Feature(name, False, f"link creation answered {errno.errorcode.get(err, err)} "
                                 "(kernel older than 6.6?)")
