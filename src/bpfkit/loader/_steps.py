@@ -22,6 +22,7 @@ from .._consts import BPF_F_RDONLY_PROG, AttachType, MapType, ProgramType
 from ..btf import Spec
 from ..btf import types as bt
 from ..btf.sanitize import BTFFeatures, sanitize_btf
+from ..core import POISONED_CALL_ID
 from ..errors import (
     BpfkitError,
     KernelError,
@@ -56,7 +57,7 @@ __all__ = ["load", "load_spec", "Collection", "Variable", "DEFAULT_PIN_ROOT", "B
            "probe_btf_features", "sanitize_btf", "prog_target_attrs", "struct_ops_value"]
 
 DEFAULT_PIN_ROOT = "/sys/fs/bpf"
-CORE_POISON = 0xBAD2310
+CORE_POISON = POISONED_CALL_ID  # one poison id: core.py owns it
 KFUNC_POISON_BASE = 2002000000
 
 
