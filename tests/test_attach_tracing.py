@@ -172,15 +172,16 @@ def test_link_create_extra_bytes() -> None:
 
 
 def test_cpu_list_and_format_bits() -> None:
+    from bpfkit.host.tracefs import _parse_format_bit
     assert perf.parse_cpu_list("0-3,5,7-8\n") == [0, 1, 2, 3, 5, 7, 8]
     assert perf.parse_cpu_list("0") == [0]
     with pytest.raises(ParseError, match="malformed CPU list"):
         perf.parse_cpu_list("a-b")
     with pytest.raises(ParseError, match="not a range of CPU numbers"):
         perf.parse_cpu_list("0-99999999999")  # a range, not a 100-billion-entry list
-    assert perf._parse_format_bit("config:0") == 0
-    assert perf._parse_format_bit("config:32-63") == 32
-    assert perf._parse_format_bit("bogus") is None
+    assert _parse_format_bit("config:0") == 0
+    assert _parse_format_bit("config:32-63") == 32
+    assert _parse_format_bit("bogus") is None
     assert perf.online_cpus() == perf.parse_cpu_list(open("/sys/devices/system/cpu/online").read())
 
 

@@ -108,7 +108,7 @@ def test_export_scraped_by_prometheus(tmp_path: Path) -> None:
     if prom_bin is None:
         pytest.skip("the prometheus server is not installed (make test installs Debian's "
                     "prometheus package)")
-    from bpfkit.netns import VethPair
+    from bpfkit.testing.net import VethPair
 
     # A binary with a unique comm, so its exec count is exact.
     exe = tmp_path / "bpfkit_e2e_x"

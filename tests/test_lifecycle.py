@@ -189,7 +189,7 @@ def test_sigkill_at_random_points_then_cleanup_leaves_nothing(
     import random
 
     from bpfkit.attach import cgroup
-    from bpfkit.netns import VethPair
+    from bpfkit.testing.net import VethPair
     run_dir = tmp_path / "run"
     monkeypatch.setenv("BPFKIT_RUN_DIR", str(run_dir))
     progs, _ = _kill_rounds_setup()

@@ -20,7 +20,8 @@ from bpfkit import asm
 from bpfkit import syscall as sc
 from bpfkit._consts import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, AttachType, MapType, ProgramType
 from bpfkit.errors import BpfkitError, LoadError, NotFound, SpecError, VerifierError
-from bpfkit.externs import kconfig_value, kernel_version
+from bpfkit.host.version import kernel_version_code
+from bpfkit.loader._kconfig import kconfig_value
 from bpfkit.sections import SECTION_DEFS, SecFlag, parse_section
 from bpfkit.spec import CollectionSpec
 
@@ -237,12 +238,18 @@ def test_fuzz_corrupted_objects(edits: list[tuple[int, int]], cut: int) -> None:
 
 
 def test_kconfig_and_version_helpers() -> None:
-    assert kernel_version("6.18.44-fc") == (6 << 16) | (18 << 8) | 44
-    assert kernel_version("5.4.300") == (5 << 16) | (4 << 8) | 255
+    assert kernel_version_code("6.18.44-fc") == (6 << 16) | (18 << 8) | 44
+    assert kernel_version_code("5.4.300") == (5 << 16) | (4 << 8) | 255
     assert kconfig_value("y", 1, "bool") == b"\x01"
     assert kconfig_value("m", 4, "tristate") == (2).to_bytes(4, "little")
     assert kconfig_value("250", 4, "int") == (250).to_bytes(4, "little")
     assert kconfig_value('"abc"', 8, "str") == b"abc".ljust(8, b"\0")
+    from bpfkit.host.kconfig import parse_kconfig
+    from bpfkit.host.version import parse_release
+    assert parse_release("6.18") == (6, 18, 0) and parse_release("weird") == (0, 0, 0)
+    # one parser: "is not set" is recorded as n (the loader treats it as unresolved)
+    assert parse_kconfig("CONFIG_HZ=250\n# CONFIG_KPROBES is not set\nCONFIG_S=\"x\"\n") == {
+        "CONFIG_HZ": "250", "CONFIG_KPROBES": "n", "CONFIG_S": '"x"'}
     assert kconfig_value("y", 1, "char") == b"y"
     with pytest.raises(BpfkitError):
         kconfig_value("m", 1, "bool")
@@ -349,12 +356,13 @@ def test_map_in_map_legacy_and_pinning(objs: dict[str, Path], pin_dir: str) -> N
 
 @pytest.mark.requires_root
 def test_externs(objs: dict[str, Path]) -> None:
-    from bpfkit.externs import kallsyms_lookup, kernel_config
+    from bpfkit.host.kallsyms import kallsyms_lookup
+    from bpfkit.host.kconfig import kernel_config
     with bpfkit.load(objs["externs"]) as c:
         with raw_tp(c.programs["read_externs"]):
             os.getpid()
         v = {k: x.value for k, x in c.variables.items()}
-        assert v["out_version"] == kernel_version()
+        assert v["out_version"] == kernel_version_code()
         assert v["out_cookie"] == 1 and v["out_syscall"] == 1
         # x86_64 has __x64_sys_* wrappers, but libbpf (whose value this is) says 1 only when
         # a kprobe on __x64_sys_bpf can be created: BPF_KSYSCALL code depends on it
@@ -371,7 +379,7 @@ def test_externs(objs: dict[str, Path]) -> None:
 
 @pytest.mark.requires_root
 def test_typed_ksym(objs: dict[str, Path]) -> None:
-    from bpfkit.externs import kallsyms_lookup
+    from bpfkit.host.kallsyms import kallsyms_lookup
     if kallsyms_lookup("bpf_prog_active") is None:
         # this kernel has CONFIG_KALLSYMS_ALL off: the kernel itself cannot resolve it
         with pytest.raises(NotFound, match="CONFIG_KALLSYMS_ALL") as ei:

@@ -27,6 +27,7 @@ from bpfkit.errors import KernelError, NotFound
 from bpfkit.link import Link
 from bpfkit.maps import Map
 from bpfkit.program import Program
+from bpfkit.testing.net import VethPair
 
 pytestmark = pytest.mark.requires_root
 
@@ -136,8 +137,8 @@ def private_run_dir(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def veth() -> Iterator[netns.VethPair]:
-    with netns.VethPair() as v:
+def veth() -> Iterator[VethPair]:
+    with VethPair() as v:
         path = v.ns.path if v.ns else ""
         _warm_neighbour(v)
         yield v
@@ -146,7 +147,7 @@ def veth() -> Iterator[netns.VethPair]:
         netlink.ifindex(v.host)
 
 
-def _warm_neighbour(v: netns.VethPair) -> None:
+def _warm_neighbour(v: VethPair) -> None:
     """Resolve the peer's MAC before counting (a packet to another port, and back)."""
     with netns.enter(v.ns), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as srv:
         srv.bind((v.peer_ip, PORT + 1))
@@ -189,7 +190,7 @@ def link_ids_of(*progs: Program) -> list[int]:
     return out
 
 
-def assert_clean(v: netns.VethPair, *progs: Program, qdisc_preexisting: bool = False) -> None:
+def assert_clean(v: VethPair, *progs: Program, qdisc_preexisting: bool = False) -> None:
     """Nothing of ours attached to either end of the pair any more."""
     for name, ns in ((v.host, None), (v.peer, v.ns)):
         with netlink.Netlink(ns) as nl:
@@ -233,7 +234,7 @@ def test_netns_enter_restores() -> None:
     assert not os.path.exists(ns.path)
 
 
-def test_veth_pair(veth: netns.VethPair) -> None:
+def test_veth_pair(veth: VethPair) -> None:
     v = veth
     with netlink.Netlink() as nl:
         host = nl.link(v.host)
@@ -276,7 +277,7 @@ def test_veth_move_to_netns() -> None:
 # ------------------------------------------------------------------ tcx
 
 
-def test_tcx_ingress_egress(veth: netns.VethPair) -> None:
+def test_tcx_ingress_egress(veth: VethPair) -> None:
     v = veth
     with counter_map() as m_out, counter_map() as m_in, counter_map() as m_first:
         p_out, p_in, p_first = tc_prog(m_out), tc_prog(m_in), tc_prog(m_first, name="bk_first",
@@ -304,7 +305,7 @@ def test_tcx_ingress_egress(veth: netns.VethPair) -> None:
                 p.close()
 
 
-def test_program_close_detaches(veth: netns.VethPair) -> None:
+def test_program_close_detaches(veth: VethPair) -> None:
     with counter_map() as m:
         p, px = tc_prog(m), xdp_prog(m)
         net.attach_tcx(p, veth.host, "egress")
@@ -319,7 +320,7 @@ def test_program_close_detaches(veth: netns.VethPair) -> None:
 # ------------------------------------------------------------------ legacy tc
 
 
-def test_tc_legacy(veth: netns.VethPair) -> None:
+def test_tc_legacy(veth: VethPair) -> None:
     v = veth
     with counter_map() as m_out, counter_map() as m_in:
         p_out, p_in = tc_prog(m_out), tc_prog(m_in)
@@ -348,7 +349,7 @@ def test_close_after_device_is_gone() -> None:
     with counter_map() as m:
         p, px = tc_prog(m), xdp_prog(m)
         try:
-            with netns.VethPair() as v:
+            with VethPair() as v:
                 lk = net.attach_tc(p, v.peer, "egress", netns=v.ns)
                 lx = net.attach_xdp(px, v.peer, mode="generic", replace=True, netns=v.ns)
                 with pytest.raises(Exception, match="direction"):
@@ -361,7 +362,7 @@ def test_close_after_device_is_gone() -> None:
             px.close()
 
 
-def test_tc_keeps_foreign_qdisc_and_filters(veth: netns.VethPair) -> None:
+def test_tc_keeps_foreign_qdisc_and_filters(veth: VethPair) -> None:
     """A clsact qdisc bpfkit did not create stays; a second filter survives ours."""
     v = veth
     with counter_map() as m:
@@ -388,7 +389,7 @@ def test_tc_keeps_foreign_qdisc_and_filters(veth: netns.VethPair) -> None:
 
 
 @pytest.mark.parametrize("mode", ["generic", "driver", "auto"])
-def test_xdp_link(veth: netns.VethPair, mode: str) -> None:
+def test_xdp_link(veth: VethPair, mode: str) -> None:
     v = veth
     with counter_map() as m:
         p = xdp_prog(m)
@@ -406,7 +407,7 @@ def test_xdp_link(veth: netns.VethPair, mode: str) -> None:
             p.close()
 
 
-def test_xdp_netlink_generic(veth: netns.VethPair) -> None:
+def test_xdp_netlink_generic(veth: VethPair) -> None:
     v = veth
     with counter_map() as m, counter_map() as m2:
         p, p2 = xdp_prog(m), xdp_prog(m2)
@@ -471,7 +472,7 @@ def test_socket_filter_socketpair() -> None:
             drop.close()
 
 
-def test_socket_filter_raw_packet_socket(veth: netns.VethPair) -> None:
+def test_socket_filter_raw_packet_socket(veth: VethPair) -> None:
     v = veth
     with counter_map() as m:
         # Keep (up to 64 KiB of) our UDP packets, drop everything else.
@@ -640,7 +641,7 @@ def _kill(pid: int) -> None:
     os.waitpid(pid, 0)
 
 
-def test_cleanup_stale_tc_and_xdp(veth: netns.VethPair) -> None:
+def test_cleanup_stale_tc_and_xdp(veth: VethPair) -> None:
     v = veth
     with counter_map() as m, counter_map() as m2:
         p, px = tc_prog(m), xdp_prog(m2)
@@ -676,7 +677,7 @@ def test_cleanup_stale_tc_and_xdp(veth: netns.VethPair) -> None:
             px.close()
 
 
-def test_sigterm_closes_live_attachments(veth: netns.VethPair) -> None:
+def test_sigterm_closes_live_attachments(veth: VethPair) -> None:
     v = veth
     with counter_map() as m:
         p = tc_prog(m)

@@ -507,7 +507,7 @@ def printk_prog(marker: str, pid: int) -> Program:
 def test_trace_pipe_lines_from_bpf_trace_printk() -> None:
     if ctypes.sizeof(ctypes.c_void_p) != 8 or os.uname().machine != "x86_64":
         pytest.skip("the test program hard-codes x86_64's getpid syscall number")
-    from bpfkit.tracepipe import TracePipe, parse_line
+    from bpfkit.readers.tracepipe import TracePipe, parse_line
     marker = "bpfkit" + uuid.uuid4().hex[:8]
     with printk_prog(marker, os.getpid()) as prog, \
             TracePipe(pid=os.getpid(), match=marker) as tp:

@@ -257,7 +257,7 @@ def test_writesize_text_sections() -> None:
 
 def test_netrx_veth_peer_in_netns() -> None:
     from bpfkit.errors import NotSupported
-    from bpfkit.netns import VethPair
+    from bpfkit.testing.net import VethPair
     n, size = 25, 200
     pair = VethPair()
     try:

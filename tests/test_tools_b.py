@@ -104,7 +104,7 @@ def run_tool(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str
 @pytest.fixture
 def veth() -> Iterator[Any]:
     from bpfkit.errors import NotSupported
-    from bpfkit.netns import VethPair
+    from bpfkit.testing.net import VethPair
     vp = VethPair()
     try:
         vp.open()

@@ -107,11 +107,10 @@ def t_elf(data: bytes) -> None:
 
 
 def t_elf_mini(data: bytes) -> None:
-    """The fallback section reader of bpfkit.btf.parse (used when the ELF reader refuses)."""
-    from bpfkit.btf.parse import _mini_elf_section, elf_section
-    _mini_elf_section(data, ".BTF")
-    _mini_elf_section(data, ".BTF.ext")
+    """The section look-up the BTF loader uses (through bpfkit.elf, the one ELF reader)."""
+    from bpfkit.btf.parse import elf_section
     elf_section(data, ".BTF")
+    elf_section(data, ".BTF.ext")
 
 
 def t_btf(data: bytes) -> None:
@@ -209,15 +208,16 @@ def t_yamlite(data: bytes) -> None:
 
 def t_kallsyms(data: bytes) -> None:
     """/proc/kallsyms lines."""
-    from bpfkit.symbolize import parse_kallsyms
+    from bpfkit.host.kallsyms import parse_kallsyms
     parse_kallsyms(data)
     parse_kallsyms(data, text_only=False)
 
 
 def t_tracefs(data: bytes) -> None:
     """tracefs/sysfs text: trace_pipe lines, CPU lists, PMU format bits, kprobe blacklists."""
-    from bpfkit.attach.perf import _parse_format_bit, parse_cpu_list
-    from bpfkit.tracepipe import parse_line
+    from bpfkit.host.cpus import parse_cpu_list
+    from bpfkit.host.tracefs import _parse_format_bit
+    from bpfkit.readers.tracepipe import parse_line
     text = _text(data)
     for line in text.splitlines()[:256]:
         try:

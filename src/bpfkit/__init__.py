@@ -47,7 +47,7 @@ _LAZY: dict[str, str] = {
     "OneOf": "bpfkit.manager",
     "RingBuffer": "bpfkit.readers", "PerfBuffer": "bpfkit.readers",
     "UserRingBuffer": "bpfkit.readers",
-    "TracePipe": "bpfkit.tracepipe",
+    "TracePipe": "bpfkit.readers",
 }
 
 __all__ = [
@@ -79,6 +79,5 @@ if TYPE_CHECKING:
     from .manager import Manager, MapOptions, OneOf, Probe
     from .maps import Map, MapInfo
     from .program import Program, ProgramInfo, TestRunResult
-    from .readers import PerfBuffer, RingBuffer, UserRingBuffer
+    from .readers import PerfBuffer, RingBuffer, TracePipe, UserRingBuffer
     from .spec import CollectionSpec, MapSpec, ProgramSpec
-    from .tracepipe import TracePipe

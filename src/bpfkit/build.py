@@ -79,19 +79,10 @@ def vmlinux_header(btf_path: str = "/sys/kernel/btf/vmlinux") -> Path:
     if header.exists():
         return d
     d.mkdir(parents=True, exist_ok=True)
-    text: str | None = None
-    try:
-        from .btf import Spec
-        from .btf.cdump import dump_c
-        text = dump_c(Spec.load_file(btf_path) if btf_path != "/sys/kernel/btf/vmlinux"
-                      else Spec.kernel())
-    except ImportError:
-        bpftool = shutil.which("bpftool")
-        if not bpftool:
-            raise BuildError("cannot generate vmlinux.h: bpfkit.btf.cdump unavailable and no "
-                             "bpftool") from None
-        text = subprocess.run([bpftool, "btf", "dump", "file", btf_path, "format", "c"],
-                              check=True, capture_output=True, text=True).stdout
+    from .btf import Spec
+    from .btf.cdump import dump_c
+    text = dump_c(Spec.load_file(btf_path) if btf_path != "/sys/kernel/btf/vmlinux"
+                  else Spec.kernel())
     tmp = header.with_suffix(".tmp")
     tmp.write_text(text)
     tmp.replace(header)

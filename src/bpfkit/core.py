@@ -26,7 +26,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from . import asm
+from . import asm, verifier_log
 from .btf.ext import CoreRelo, CoreReloKind
 from .btf.parse import Spec
 from .btf.types import (
@@ -123,15 +123,11 @@ def explain_poison(insn_index: int, results: Iterable[CoreResult]) -> str:
     return ""
 
 
-_POISON_LOG = re.compile(rf"^(\d+): \(85\) call [^\n]*#{POISONED_CALL_ID}\s*$", re.M)
 
 
 def poison_slot_from_log(log: str) -> int | None:
     """The slot of the poisoned call a verifier log complains about, if it does."""
-    if f"#{POISONED_CALL_ID}" not in log:
-        return None
-    hits = _POISON_LOG.findall(log)
-    return int(hits[-1]) if hits else None
+    return verifier_log.poisoned_call_slot(log, POISONED_CALL_ID)
 
 
 # --------------------------------------------------------------------------- names

@@ -10,6 +10,10 @@ from __future__ import annotations
 import errno as _errno
 import os
 
+from .verifier_log import summarize
+
+ENOTSUPP = 524  # kernel-internal "not supported" errno that leaks to user space
+
 
 class BpfkitError(Exception):
     """Base class of every error bpfkit raises."""
@@ -127,15 +131,8 @@ class MissingFeature(NotSupported):
 
 
 def summarize_log(log: str) -> str:
-    """Return the verifier log's most meaningful line: the last one that is not statistics."""
-    skip = ("processed ", "verification time", "stack depth", "max_states_per_insn",
-            "peak_states", "mark_read", "; ")
-    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
-    for ln in reversed(lines):
-        if ln.startswith(skip) or ln.startswith("-- BEGIN") or ln.startswith("-- END"):
-            continue
-        return ln
-    return ""
+    """The verifier log's most meaningful line (see :func:`bpfkit.verifier_log.summarize`)."""
+    return summarize(log)
 
 
 _HINTS = {
@@ -151,7 +148,7 @@ _HINTS = {
     _errno.EBADF: "a file descriptor was closed or invalid",
     _errno.ENOMEM: "out of memory (or memlock/memcg limit reached)",
     _errno.EOPNOTSUPP: "this kernel does not support the operation",
-    _errno.ENOTSUPP if hasattr(_errno, "ENOTSUPP") else 524: "this kernel does not support the operation",
+    ENOTSUPP: "this kernel does not support the operation",
     _errno.EEXIST: "the element or attachment already exists",
     _errno.ENOSPC: "the map is full",
     _errno.EBUSY: "the hook is busy: something else is attached",
@@ -230,7 +227,6 @@ def default_hint(command: str, err: int) -> str:
     return _HINTS.get(err, "")
 
 
-ENOTSUPP = 524  # kernel-internal "not supported" errno that leaks to user space
 
 
 def error_class(err: int) -> type[KernelError]:

@@ -239,7 +239,7 @@ def _to_int(v: Any) -> int:
     if isinstance(v, ctypes._SimpleCData):
         return int(v.value)
     if isinstance(v, (ctypes.Structure, ctypes.Union, ctypes.Array)):
-        return int.from_bytes(bytes(v), "little")  # type: ignore[call-overload]
+        return int.from_bytes(bytes(v), "little")
     try:
         return int(v)
     except (TypeError, ValueError):
@@ -254,7 +254,7 @@ def _split_default(k: Any) -> tuple[Any, int]:
     if isinstance(k, (bytes, bytearray)) and len(k) in (1, 2, 4, 8):
         return None, int.from_bytes(k, "little")
     if isinstance(k, ctypes.Structure):
-        names = [f[0] for f in k._fields_]  # type: ignore[misc]
+        names = [f[0] for f in k._fields_]
         if "slot" in names:
             rest = tuple(getattr(k, n) for n in names if n != "slot")
             sec = rest[0] if len(rest) == 1 else (rest or None)

@@ -52,7 +52,7 @@ def btf_ids() -> list[int]:
     return list(_ids(Cmd.BTF_GET_NEXT_ID))
 
 
-def _each(cmd_next: int, cmd_fd: int, fn):  # type: ignore[no-untyped-def]
+def _each(cmd_next: int, cmd_fd: int, fn):
     for i in _ids(cmd_next):
         try:
             fd = sc.get_fd_by_id(cmd_fd, i)
@@ -281,7 +281,7 @@ def call_names(insns: list[Any]) -> dict[int, str]:
     a kfunc or an inlined map function with the kernel symbol it reaches."""
     from . import asm
     from ._consts import HelperId
-    from .symbolize import kernel_symbols
+    from .host.kallsyms import kernel_symbols
     try:
         ks = kernel_symbols()
     except BpfkitError:

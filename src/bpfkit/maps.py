@@ -10,11 +10,9 @@ from __future__ import annotations
 import ctypes
 import errno
 import mmap as _mmap
-import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Protocol
 
 from . import syscall as sc
@@ -24,28 +22,11 @@ from ._consts import (
     Cmd,
     MapType,
 )
-from .errors import BpfkitError, KernelError, NotFound
+from .errors import ENOTSUPP, BpfkitError, KernelError, NotFound
 from .fd import FDObject
+from .host.cpus import possible_cpus
 
 __all__ = ["Map", "MapInfo", "Codec", "RawCodec", "CtypesCodec", "possible_cpus"]
-
-
-@lru_cache(maxsize=1)
-def possible_cpus() -> int:
-    """Number of possible CPUs: the size of per-CPU map values, not ``os.cpu_count()``."""
-    try:
-        with open("/sys/devices/system/cpu/possible") as f:
-            text = f.read().strip()
-    except OSError:
-        return os.cpu_count() or 1
-    n = 0
-    for part in text.split(","):
-        if "-" in part:
-            lo, hi = part.split("-")
-            n = max(n, int(hi) + 1)
-        elif part:
-            n = max(n, int(part) + 1)
-    return n or 1
 
 
 PERCPU_TYPES = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH,
@@ -87,7 +68,7 @@ class RawCodec:
             except OverflowError:
                 raise BpfkitError(f"integer {value} does not fit in {self.size} bytes") from None
         elif isinstance(value, (ctypes.Structure, ctypes.Union, ctypes.Array, ctypes._SimpleCData)):
-            b = bytes(value)  # type: ignore[call-overload]
+            b = bytes(value)
         elif hasattr(value, "fd"):
             b = int(value.fd).to_bytes(self.size, self.byteorder)  # type: ignore[arg-type]
         else:
@@ -153,7 +134,7 @@ def column_decoder(codec: Codec) -> Callable[[bytes, int], list[Any]] | None:
     f = fmt
 
     def dec(buf: bytes, n: int) -> list[Any]:
-        return memoryview(buf)[:n * size].cast(f).tolist()  # type: ignore[call-overload,no-any-return]
+        return memoryview(buf)[:n * size].cast(f).tolist()  # type: ignore[call-overload]
     return dec
 
 
@@ -167,7 +148,7 @@ def _codec(layout: Any, size: int) -> Codec:
                               f"the map's size is {size}")
         return CtypesCodec(layout)
     if hasattr(layout, "encode") and hasattr(layout, "decode"):
-        return layout  # type: ignore[no-any-return]
+        return layout
     raise BpfkitError(f"unsupported key/value layout {layout!r}")
 
 
@@ -605,7 +586,7 @@ class Map(FDObject):
                 except KernelError as e:
                     if e.errno == errno.ENOSPC:  # supported; the first bucket holds more than 1
                         self._batch_ok = True
-                    elif e.errno in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, 524):
+                    elif e.errno in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, ENOTSUPP):
                         self._batch_ok = False
                     else:
                         raise

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import syscall as sc
+from . import verifier_log
 from ._consts import AttachType, Cmd, ProgramType
 from .errors import BpfkitError, KernelError, VerifierError, caps_for_program, missing_caps
 from .fd import FDObject
@@ -91,16 +92,6 @@ def _encode(insns: Sequence[Any] | bytes) -> bytes:
     return asm.encode(insns)  # type: ignore[arg-type]
 
 
-def _source_of(log: str) -> str | None:
-    """The last source annotation (``; code @ file:line``) the verifier printed."""
-    src = None
-    for ln in log.splitlines():
-        s = ln.strip()
-        if s.startswith("; ") and "@ " in s:
-            src = s[2:]
-    return src
-
-
 def load_program(prog_type: int, insns: bytes, *, license: str = "GPL", name: str = "",
                  expected_attach_type: int = 0, flags: int = 0, kern_version: int = 0,
                  attach_btf_id: int = 0, attach_prog_fd: int = 0, attach_btf_obj_fd: int = 0,
@@ -162,7 +153,7 @@ def load_program(prog_type: int, insns: bytes, *, license: str = "GPL", name: st
             continue
         break
     if text.strip():
-        raise VerifierError(name or "?", err2, text, source=_source_of(text))
+        raise VerifierError(name or "?", err2, text, source=verifier_log.source_line(text))
     hint = None
     if err2 == errno.EPERM:
         try:

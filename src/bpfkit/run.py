@@ -71,7 +71,7 @@ def record_decoders(spec: Any, maps: dict[str, bool], record: Sequence[str] | st
     for name, ch in choose_records(spec, list(maps), pairs, bare).items():
         if ch.chosen:
             out[name] = safe_decoder(ch, perf=maps[name],
-                                     warn=lambda m, q=quiet: _warn(m, q))  # type: ignore[misc]
+                                     warn=lambda m, q=quiet: _warn(m, q))
         else:
             out[name] = None
             if ch.warning:
@@ -411,13 +411,13 @@ def _stream(m: Any, as_json: bool, duration: float, record: Sequence[str] | str 
             readers.append((name, pb))
     pipe = None
     if _uses_printk(coll):
-        from .tracepipe import TracePipe
+        from .readers import TracePipe
         pipe = TracePipe()
         m._readers.append(pipe)
 
-    from .tools.base import write_line
+    from .show import write_line
 
-    def emit(map_name: str):  # type: ignore[no-untyped-def]
+    def emit(map_name: str):
         def cb(rec: Any) -> None:
             if as_json:
                 write_line(json.dumps({"type": "event", "map": map_name,

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import sys
 from typing import Any
 
 from .btf.codec import EnumInt
 
-__all__ = ["plain", "text"]
+__all__ = ["plain", "text", "write_line"]
 
 
 def plain(v: Any) -> Any:
@@ -53,3 +54,10 @@ def text(v: Any, limit: int = 16) -> str:
     if isinstance(v, str):
         return repr(v)
     return str(v)
+
+
+def write_line(line: str) -> None:
+    """One event, newline included, in a single write: Ctrl-C or SIGTERM while stdout is
+    blocked (a full pipe) must not leave a record without its newline, glued to the next."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()

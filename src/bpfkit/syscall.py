@@ -246,11 +246,8 @@ def ensure_memlock() -> None:
     if _memlock_done:
         return
     _memlock_done = True
-    try:
-        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
-    except ValueError:
-        return
-    if (major, minor) >= (5, 11):
+    from .host.version import kernel_version
+    if kernel_version()[:2] >= (5, 11):
         return
     import resource
     try:

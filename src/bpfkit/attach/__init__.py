@@ -8,6 +8,10 @@ hooks live in ``attach.net``.
 
 from __future__ import annotations
 
+import sys as _sys
+
+from .. import features as _features
+from ..features import Feature, require
 from .cgroup import (
     attach_cgroup,
     attach_perf_event,
@@ -15,7 +19,6 @@ from .cgroup import (
     cgroup2_mount,
     open_perf_events_all_cpus,
 )
-from .features import Feature, require
 from .perf import PerfEvent, online_cpus, tracefs_path, tracepoint_id
 from .tracing import (
     IterLink,
@@ -32,6 +35,10 @@ from .tracing import (
 )
 from .uprobe import attach_uprobe, attach_uprobe_multi, resolve_binary
 from .usdt import UsdtLink, attach_usdt, parse_usdt_notes
+
+# ``bpfkit.attach.features`` (the README's spelling) is bpfkit.features itself.
+_sys.modules[__name__ + ".features"] = _features
+features = _features
 
 __all__ = [
     "Feature", "IterLink", "PerfEvent", "PerfIoctlLink", "PerfLink", "UsdtLink",

@@ -13,7 +13,6 @@ import ctypes
 import errno
 import fnmatch
 import io
-import platform
 import struct
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,6 +20,8 @@ from typing import Any
 from .. import syscall as sc
 from .._consts import AttachType, ProgramType
 from ..errors import AttachError, KernelError, MissingFeature
+from ..host.arch import arch_syscall_prefix
+from ..host.kallsyms import text_symbols
 from ..link import CallbackLink, Link
 from . import perf
 from .perf import ProbeEvent, is_einval_like
@@ -280,7 +281,7 @@ def attach_iter(prog: Any, map: Any = None, *, tid: int = 0, pid: int = 0, pid_f
 
 
 def _require_kprobes(what: str) -> None:
-    from .features import has_kprobes
+    from ..features import has_kprobes
     f = has_kprobes()
     if not f.supported:
         raise MissingFeature(
@@ -328,22 +329,16 @@ def attach_kprobe(prog: Any, func: str | int, offset: int = 0, retprobe: bool = 
 
 def syscall_prefix() -> str:
     """The arch prefix of syscall wrapper symbols (``__x64_``), or "" without wrappers."""
-    from .features import has_syscall_wrapper
+    from ..features import has_syscall_wrapper
     if has_syscall_wrapper().supported:
-        return _arch_syscall_prefix()
+        return arch_syscall_prefix()
     return ""
-
-
-def _arch_syscall_prefix() -> str:
-    return {"x86_64": "__x64_", "aarch64": "__arm64_", "arm64": "__arm64_",
-            "s390x": "__s390x_", "riscv64": "__riscv_", "ppc64le": "", "ppc64": "",
-            "i686": "__ia32_", "i386": "__ia32_", "loongarch64": ""}.get(platform.machine(), "")
 
 
 def attach_ksyscall(prog: Any, name: str, retprobe: bool = False, cookie: int = 0) -> Link:
     """Attach to syscall ``name`` (e.g. ``"openat"``) through its arch wrapper symbol."""
     what = f"{'kretsyscall' if retprobe else 'ksyscall'}/{name}"
-    from .features import has_kprobes
+    from ..features import has_kprobes
     if not has_kprobes().supported:
         raise MissingFeature(
             "kprobes are not available: this kernel was built without CONFIG_KPROBES",
@@ -364,13 +359,7 @@ def _kernel_functions() -> list[str]:
             return names
     except (OSError, AttachError):
         pass
-    out = []
-    with open("/proc/kallsyms") as f:
-        for ln in f:
-            parts = ln.split()
-            if len(parts) >= 3 and parts[1] in "tTwW" and len(parts) == 3:
-                out.append(parts[2])
-    return out
+    return text_symbols()
 
 
 def expand_kernel_patterns(patterns: Sequence[str],
@@ -398,7 +387,7 @@ def attach_kprobe_multi(prog: Any, patterns: Sequence[str] | None = None, *,
                         cookies: Sequence[int] | None = None) -> Link:
     """One BPF_TRACE_KPROBE_MULTI link over many functions (globs or addresses)."""
     what = f"{'kretprobe' if retprobe else 'kprobe'}.multi"
-    from .features import has_kprobe_multi
+    from ..features import has_kprobe_multi
     f = has_kprobe_multi()
     if not f.supported:
         raise MissingFeature(

@@ -20,7 +20,7 @@ from typing import Any
 from .. import syscall as sc
 from .._consts import AttachType
 from ..elf import ElfFile
-from ..errors import AttachError, ElfError, KernelError, MissingFeature, ParseError
+from ..errors import ENOTSUPP, AttachError, ElfError, KernelError, MissingFeature, ParseError
 from ..link import Link
 from . import perf
 from .tracing import _track, attach_perf_fd
@@ -313,7 +313,7 @@ def attach_uprobe_multi(prog: Any, binary: str, symbols: Sequence[str] | None = 
               else AttachType.TRACE_UPROBE_MULTI)  # uprobe.session shares the multi link
         fd = sc.link_create(prog.fd, 0, at, extra=extra, obj=what)
     except KernelError as e:
-        if e.errno in (errno.EOPNOTSUPP, 524):
+        if e.errno in (errno.EOPNOTSUPP, ENOTSUPP):
             raise MissingFeature("uprobe.multi links are not available (Linux 6.6+ with "
                                  "CONFIG_UPROBES)", obj=what, command="attach") from None
         raise

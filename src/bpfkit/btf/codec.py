@@ -84,7 +84,7 @@ def spec_cache(spec: Spec, namespace: str) -> dict[Any, Any]:
     if entry is None or entry[0]() is not spec:
         entry = (weakref.ref(spec, _forget(key)), {})
         _CACHES[key] = entry
-    return entry[1].setdefault(namespace, {})  # type: ignore[no-any-return]
+    return entry[1].setdefault(namespace, {})
 
 
 def _forget(key: int, caches: dict[int, Any] = _CACHES) -> Callable[[Any], None]:
@@ -558,7 +558,7 @@ class _Compiler:
             fn = self.gname(self.decoder_at(ftid), "d")
             args[name] = f"{fn}(buf, off + {bo // 8})"
         src = f"def u{t.id}(buf, off):\n    return {rec}({', '.join(args.values())})"
-        return self._exec(src, f"u{t.id}")  # type: ignore[no-any-return]
+        return self._exec(src, f"u{t.id}")
 
     def _gen_bitfield(self, field: tuple[str, int, int, int]) -> str:
         """A helper reading one bitfield (of a union or a non-flat struct); returns its name."""
@@ -578,7 +578,7 @@ class _Compiler:
         esz = self.spec.sizeof(t.type)
         src = (f"def a{t.id}(buf, off):\n"
                f"    return [{fn}(buf, off + i * {esz}) for i in range({t.nelems})]")
-        return self._exec(src, f"a{t.id}")  # type: ignore[no-any-return]
+        return self._exec(src, f"a{t.id}")
 
     def _gen_struct_slow(self, t: Struct | Datasec) -> _DecAt:
         """A struct too big or odd for one format: one helper call per field."""
@@ -593,7 +593,7 @@ class _Compiler:
                 fn = self.gname(self.decoder_at(ftid), "d")
                 args[name] = f"{fn}(buf, off + {bo // 8})"
         src = f"def s{t.id}(buf, off):\n    return {rec}({', '.join(args.values())})"
-        return self._exec(src, f"s{t.id}")  # type: ignore[no-any-return]
+        return self._exec(src, f"s{t.id}")
 
     # -- top level
     def decoder(self, tid: int) -> Decoder:
@@ -614,7 +614,7 @@ class _Compiler:
             src = (f"def {name}(buf):\n    if len(buf) < {size}:\n"
                    f"        raise CodecError(f'{{{msg}}}, got {{len(buf)}}')\n"
                    f"    return {inner}(buf, 0)")
-        return self._exec(src, name)  # type: ignore[no-any-return]
+        return self._exec(src, name)
 
     # -- encoders
     def encoder_at(self, tid: int) -> _EncAt:
@@ -828,7 +828,7 @@ def _compiler(spec: Spec) -> _Compiler:
     c = cache.get("compiler")
     if c is None:
         c = cache["compiler"] = _Compiler(spec)
-    return c  # type: ignore[no-any-return]
+    return c
 
 
 def _type_id(spec: Spec, type_id: int | str) -> int:
@@ -862,7 +862,7 @@ def decoder_for(spec: Spec, type_id: int | str) -> Decoder:
     fn = cache.get(tid)
     if fn is None:
         fn = cache[tid] = c.decoder(tid)
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def encoder_for(spec: Spec, type_id: int | str) -> Encoder:
@@ -873,7 +873,7 @@ def encoder_for(spec: Spec, type_id: int | str) -> Encoder:
     fn = cache.get(tid)
     if fn is None:
         fn = cache[tid] = c.encoder(tid)
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def record_class(spec: Spec, type_id: int | str) -> type[Record]:

@@ -16,15 +16,15 @@ rewrites types, and types never decoded are copied byte for byte.
 from __future__ import annotations
 
 import copy as _copy
-import os
 import struct
-import threading
 from array import array
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeAlias, TypeVar, overload
 
 from ..errors import BTFError
-from ..inputfile import read_regular
+from . import marshal
+from .kernel import KernelBTF, elf_section
+from .marshal import BTF_MAGIC, BTF_VERSION, HEADER_LEN
 from .types import (
     BTF_KIND_ARRAY,
     BTF_KIND_CONST,
@@ -45,7 +45,6 @@ from .types import (
     BTF_KIND_UNION,
     BTF_KIND_VAR,
     BTF_KIND_VOLATILE,
-    KIND_CLASSES,
     KIND_NAMES,
     Array,
     BTFType,
@@ -79,16 +78,10 @@ from .types import (
 
 __all__ = ["BTF_MAGIC", "MAX_RESOLVE_DEPTH", "POINTER_SIZE", "Spec", "elf_section"]
 
-BTF_MAGIC = 0xEB9F
-BTF_VERSION = 1
-HEADER_LEN = 24
 MAX_RESOLVE_DEPTH = 64
-# Raw BTF is megabytes; an ELF file carrying .BTF (a vmlinux with DWARF) can be far more.
-MAX_BTF_FILE = 4 << 30
 """Longest typedef/qualifier/array chain followed before assuming a cycle."""
 POINTER_SIZE = 8
 """BPF is a 64-bit machine: BTF does not record pointer size, every BPF target uses 8."""
-KERNEL_BTF_PATH = "/sys/kernel/btf/vmlinux"
 
 # Record length = _RECLEN[info >> 24] + vlen * _PER_VLEN[info >> 24]: tables indexed by
 # the info word's top byte (kind + kind_flag) so the hot index loop needs no masking.
@@ -124,7 +117,7 @@ def _kind_num(kind: KindArg) -> int | None:
     return kind.kind
 
 
-class Spec:
+class Spec(KernelBTF):
     """A set of BTF types (optionally split on top of a ``base`` Spec).
 
     Ids ``0 .. len(spec) - 1`` are valid; id 0 is ``void``.  Types are mutable
@@ -226,57 +219,6 @@ class Spec:
             spec.add(t)
         return spec
 
-    @classmethod
-    def load_file(cls, path: str | os.PathLike[str], base: Spec | None = None) -> Spec:
-        """Load a raw BTF file (btfhub style, /sys/kernel/btf/*) or an ELF file's ``.BTF``."""
-        data = read_regular(path, "BTF file", MAX_BTF_FILE, BTFError)
-        if data[:4] == b"\x7fELF":
-            sec = elf_section(data, ".BTF")
-            if sec is None:
-                raise BTFError(f"{os.fspath(path)}: ELF file has no .BTF section")
-            return cls.from_bytes(sec, base)
-        return cls.from_bytes(data, base, lazy=len(data) > (1 << 20))
-
-    _kernel_lock = threading.Lock()
-    _kernel_cache: dict[str, Spec] = {}
-
-    @classmethod
-    def kernel(cls) -> Spec:
-        """The running kernel's BTF, indexed lazily once per process and shared."""
-        with cls._kernel_lock:
-            spec = cls._kernel_cache.get("vmlinux")
-            if spec is None:
-                spec = cls._read_kernel_file(KERNEL_BTF_PATH, None)
-                cls._kernel_cache["vmlinux"] = spec
-            return spec
-
-    @classmethod
-    def kernel_module(cls, module: str) -> Spec:
-        """A kernel module's split BTF (``/sys/kernel/btf/<module>``) on top of :meth:`kernel`."""
-        base = cls.kernel()
-        if module == "vmlinux":
-            return base
-        if "/" in module or module.startswith("."):
-            raise BTFError(f"bad module name {module!r}")
-        with cls._kernel_lock:
-            spec = cls._kernel_cache.get(module)
-            if spec is None:
-                spec = cls._read_kernel_file(f"/sys/kernel/btf/{module}", base)
-                cls._kernel_cache[module] = spec
-            return spec
-
-    @classmethod
-    def _read_kernel_file(cls, path: str, base: Spec | None) -> Spec:
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            raise BTFError(f"kernel BTF not available: {path} is missing (the kernel needs "
-                           "CONFIG_DEBUG_INFO_BTF=y, or give a BTF file from btfhub)")
-        except OSError as e:
-            raise BTFError(f"cannot read kernel BTF {path}: {e.strerror}")
-        return cls.from_bytes(data, base, lazy=True)
-
     # ------------------------------------------------------------------ indexing
     def _index(self, raw: bytes, start: int, end: int) -> None:
         """One pass over the type section: each type's offset and name offset.
@@ -299,7 +241,7 @@ class Spec:
                 append(off)
                 nappend(name_off)
                 top = info >> 24
-                off += reclen[top] + (info & 0xFFFF) * per[top]  # type: ignore[operator]
+                off += reclen[top] + (info & 0xFFFF) * per[top]
         except TypeError:
             tid = self._first + len(offs) - 1
             off = offs[-1]
@@ -854,211 +796,7 @@ class Spec:
                 out.append(self._decl(p.type, "", depth + 1))
         return ", ".join(out)
 
-    # ------------------------------------------------------------------ encoding
-    def _strdict_of(self) -> dict[bytes, int]:
-        """Every whole string in this Spec's own section -> its (global) offset."""
-        d = self._strdict
-        if d is None:
-            d = {}
-            pos = self._str_base
-            for piece in self._strs.split(b"\0")[:-1] if self._strs else ():
-                d.setdefault(piece, pos)
-                pos += len(piece) + 1
-            self._strdict = d
-        return d
-
     def to_bytes(self) -> bytes:
-        """Encode this Spec's own types as raw BTF (split BTF for a Spec with a base).
-
-        The original string section is kept as a prefix and new names appended, so string
-        offsets from the source (e.g. ``.BTF.ext`` line info) remain valid; types that
-        were never decoded are copied unchanged.
-        """
-        fmt = self._fmt
-        lookups: list[dict[bytes, int]] = []
-        b = self._base
-        while b is not None:
-            lookups.append(b._strdict_of())
-            b = b._base
-        own = dict(self._strdict_of())
-        lookups.append(own)
-        extra = bytearray()
-        str_end = self._str_total()
-
-        def stroff(s: str) -> int:
-            if not s:
-                return 0
-            key = s.encode("utf-8", "surrogateescape")
-            for d in lookups:
-                o = d.get(key)
-                if o is not None:
-                    return o
-            if b"\0" in key:
-                raise BTFError(f"BTF name {s!r} contains a NUL byte")
-            o = str_end + len(extra)
-            extra.extend(key)
-            extra.append(0)
-            own[key] = o
-            return o
-
-        out: list[bytes] = []
-        raw = self._raw
-        offs = self._offs
-        for local, t in enumerate(self._cache):
-            if t is None and raw is not None:
-                end = offs[local + 1] if local + 1 < len(offs) else self._tend
-                out.append(raw[offs[local]:end])
-                continue
-            assert t is not None
-            try:
-                out.append(_encode(t, fmt, stroff))
-            except (struct.error, OverflowError, TypeError, AttributeError) as e:
-                raise BTFError(f"cannot encode BTF type id {local + self._first} "
-                               f"({t.kind_name} {t.name!r}): {e}")
-        types = b"".join(out)
-        strs = self._strs + bytes(extra)
-        if self._base is None and not strs:
-            strs = b"\0"
-        hdr = struct.pack(fmt + "HBBIIIII", BTF_MAGIC, BTF_VERSION, 0, HEADER_LEN,
-                          0, len(types), len(types), len(strs))
-        return hdr + types + strs
-
-
-def _encode(t: BTFType, fmt: str, stroff: Any) -> bytes:
-    """Encode one type; ``stroff`` maps a name to its string offset."""
-    kind = t.kind
-    if kind not in KIND_CLASSES:
-        raise BTFError(f"cannot encode a {type(t).__name__}")
-    name_off = stroff(t.name)
-
-    def head(vlen: int, kflag: bool, size_type: int) -> bytes:
-        if vlen > _VLEN_MASK:
-            raise BTFError(f"BTF {t.kind_name} {t.name!r} has {vlen} entries; at most "
-                           f"{_VLEN_MASK} fit")
-        info = (int(kflag) << 31) | (kind << 24) | vlen
-        return struct.pack(fmt + "III", name_off, info, size_type)
-
-    if isinstance(t, Int):
-        enc = ((t.encoding & 0x0F) << 24) | ((t.offset & 0xFF) << 16) | (t.bits & 0xFF)
-        return head(0, False, t.size) + struct.pack(fmt + "I", enc)
-    if isinstance(t, (Pointer, Typedef, Qualifier)):
-        return head(0, False, t.type)
-    if isinstance(t, TypeTag):
-        return head(0, t.attr, t.type)
-    if isinstance(t, Array):
-        return head(0, False, 0) + struct.pack(fmt + "III", t.type, t.index_type, t.nelems)
-    if isinstance(t, Composite):
-        kflag = any(m.bitfield_size for m in t.members)
-        parts = [head(len(t.members), kflag, t.size)]
-        for m in t.members:
-            if kflag:
-                if m.bit_offset >= 1 << 24 or not 0 <= m.bitfield_size < 256:
-                    raise BTFError(f"member {m.name!r} of {t.name!r}: bit offset {m.bit_offset}"
-                                   f"/bitfield size {m.bitfield_size} do not fit the encoding")
-                mo = (m.bitfield_size << 24) | m.bit_offset
-            else:
-                mo = m.bit_offset
-            parts.append(struct.pack(fmt + "III", stroff(m.name), m.type, mo))
-        return b"".join(parts)
-    if isinstance(t, Enum64):
-        parts = [head(len(t.values), t.signed, t.size)]
-        for v in t.values:
-            u = v.value & 0xFFFFFFFFFFFFFFFF
-            parts.append(struct.pack(fmt + "III", stroff(v.name), u & 0xFFFFFFFF, u >> 32))
-        return b"".join(parts)
-    if isinstance(t, Enum):
-        parts = [head(len(t.values), t.signed, t.size)]
-        for v in t.values:
-            parts.append(struct.pack(fmt + "II", stroff(v.name), v.value & 0xFFFFFFFF))
-        return b"".join(parts)
-    if isinstance(t, Fwd):
-        return head(0, t.is_union, 0)
-    if isinstance(t, Func):
-        return head(t.linkage, False, t.type)
-    if isinstance(t, FuncProto):
-        parts = [head(len(t.params), False, t.return_type)]
-        for p in t.params:
-            parts.append(struct.pack(fmt + "II", stroff(p.name), p.type))
-        return b"".join(parts)
-    if isinstance(t, Var):
-        return head(0, False, t.type) + struct.pack(fmt + "I", t.linkage)
-    if isinstance(t, Datasec):
-        parts = [head(len(t.vars), False, t.size)]
-        for sv in t.vars:
-            parts.append(struct.pack(fmt + "III", sv.type, sv.offset, sv.size))
-        return b"".join(parts)
-    if isinstance(t, Float):
-        return head(0, False, t.size)
-    if isinstance(t, DeclTag):
-        return head(0, t.attr, t.type) + struct.pack(fmt + "i", t.component_idx)
-    raise BTFError(f"cannot encode a {type(t).__name__}")
-
-
-# ---------------------------------------------------------------------- ELF fallback
-def elf_section(data: bytes, name: str) -> bytes | None:
-    """Contents of ELF section ``name`` (None if absent).
-
-    Uses :mod:`bpfkit.elf` when it is available; otherwise a minimal section-table
-    reader, so BTF can be pulled out of an object before the full ELF parser exists.
-    """
-    _elf: Any
-    try:
-        from .. import elf as _elf
-    except ImportError:
-        _elf = None
-    if _elf is not None and hasattr(_elf, "ElfFile"):
-        try:
-            sec = _elf.ElfFile(data).section(name)
-            return None if sec is None else bytes(sec.data())
-        except Exception:  # noqa: S110 - absent section or a parser quirk: ask the mini reader
-            pass
-    return _mini_elf_section(data, name)
-
-
-def _mini_elf_section(data: bytes, name: str) -> bytes | None:
-    """The fallback reader: every offset is checked against the file before use."""
-    try:
-        if data[:4] != b"\x7fELF" or len(data) < 16:
-            raise BTFError("not an ELF file")
-        cls, enc = data[4], data[5]
-        if enc not in (1, 2) or cls not in (1, 2):
-            raise BTFError(f"unsupported ELF class/encoding {cls}/{enc}")
-        e = "<" if enc == 1 else ">"
-        if cls == 2:
-            shoff, = struct.unpack_from(e + "Q", data, 0x28)
-            shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", data, 0x3A)
-            shfmt = e + "IIQQQQ"
-        else:
-            shoff, = struct.unpack_from(e + "I", data, 0x20)
-            shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", data, 0x2E)
-            shfmt = e + "IIIIII"
-        if shoff == 0:
-            return None
-        if shoff > len(data):
-            raise BTFError(f"ELF section table offset {shoff:#x} is past the end of the file "
-                           f"({len(data)} bytes)")
-        first = struct.unpack_from(shfmt, data, shoff)
-        if shnum == 0:
-            shnum = first[5]
-        if shstrndx == 0xFFFF:
-            shstrndx = struct.unpack_from(e + "I", data, shoff + (24 if cls == 1 else 40))[0]
-        if shentsize < struct.calcsize(shfmt) or shnum > (len(data) - shoff) // shentsize:
-            raise BTFError(f"bad ELF section table: {shnum} headers of {shentsize} bytes at "
-                           f"{shoff:#x} do not fit in {len(data)} bytes")
-        hdrs = [struct.unpack_from(shfmt, data, shoff + i * shentsize) for i in range(shnum)]
-        if shstrndx >= shnum:
-            raise BTFError("bad ELF section name table index")
-        _, _, _, _, stroff, strsize = hdrs[shstrndx]
-        want = name.encode()
-        for sh_name, sh_type, _f, _a, off, size in hdrs:
-            start = stroff + sh_name
-            end = data.find(b"\0", start, stroff + strsize)
-            if end >= 0 and data[start:end] == want:
-                if sh_type == 8:  # SHT_NOBITS
-                    return b""
-                if off > len(data) or size > len(data) - off:
-                    raise BTFError(f"ELF section {name} runs past the end of the file")
-                return data[off:off + size]
-        return None
-    except struct.error:
-        raise BTFError("truncated ELF file")
+        """Encode this Spec's own types as raw BTF (split BTF for a Spec with a base); see
+        :func:`bpfkit.btf.marshal.to_bytes`."""
+        return marshal.to_bytes(self)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from ..errors import BpfkitError, KernelError, LoadError
+from ..errors import ENOTSUPP, BpfkitError, KernelError, LoadError
 from .config import ConfigError, ExportConfig, LabelConfig, MetricConfig, ObjectConfig
 from .decoders import SKIP, DecodeError, DecoderContext, make_decoder, to_label
 from .textformat import MetricFamily, render
@@ -323,7 +323,7 @@ class Exporter:
             try:
                 return list(mp.items_batch())
             except KernelError as e:
-                if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, 524):
+                if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, ENOTSUPP):
                     raise
                 m.batch = False  # old kernel or a map type without batch ops
         return list(mp.items())

@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import BpfkitError, KernelError
+from ..host.kallsyms import read_kallsyms
 from . import yamlite
 from .config import ConfigError
 from .textformat import MetricFamily, Sample
@@ -256,24 +257,10 @@ class _Kallsyms:
     def reload(self) -> None:
         exact: dict[int, str] = {}
         by_name: dict[str, int] = {}
-        try:
-            with open("/proc/kallsyms", "rb") as f:
-                data = f.read()
-        except OSError:
-            data = b""
-        for line in data.splitlines():
-            parts = line.split()
-            if len(parts) < 3:
-                continue
-            try:
-                addr = int(parts[0], 16)
-            except ValueError:
-                continue
-            name = parts[2].decode(errors="replace")
-            if len(parts) > 3:
-                name = f"{name}\t{parts[3].decode(errors='replace')}"
+        for addr, sym, mod in read_kallsyms():
+            name = f"{sym}\t{mod}" if mod else sym
             exact.setdefault(addr, name)
-            by_name.setdefault(parts[2].decode(errors="replace"), addr)
+            by_name.setdefault(sym, addr)
         self._exact, self._by_name = exact, by_name
         self._sorted = sorted(exact.items())
 

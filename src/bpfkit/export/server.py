@@ -51,7 +51,7 @@ def client_renderer() -> Renderer | None:
                     yield m
 
         reg = CollectorRegistry(auto_describe=False)
-        reg.register(_Once())  # type: ignore[arg-type]
+        reg.register(_Once())
         return exposition.generate_latest(reg), exposition.CONTENT_TYPE_LATEST
 
     return rend

@@ -8,7 +8,7 @@ Fixtures:
 * ``bpf_collection`` (module scope): the collection named by the module's ``BPF_OBJECT``
   (and ``BPF_CONSTANTS``), or by indirect parametrization.
 * ``bpf_build`` (session scope): a factory that only compiles, returning the object path.
-* ``veth_pair``: a :class:`~bpfkit.netns.VethPair` whose peer is in a fresh network
+* ``veth_pair``: a :class:`~bpfkit.testing.net.VethPair` whose peer is in a fresh network
   namespace, deleted after the test.
 * ``bpf_test_run``: :func:`run_xdp`, :func:`run_tc`, :func:`run_socket_filter` over
   BPF_PROG_TEST_RUN; build packets with :mod:`bpfkit.testing.packets`.
@@ -113,7 +113,7 @@ class _Runner:
 # ----------------------------------------------------------------------------- features
 
 def _named_features() -> dict[str, Callable[[], Any]]:
-    from ..attach import features as f
+    from .. import features as f
     return {"tcx": f.has_tcx, "kprobes": f.has_kprobes, "uprobes": f.has_uprobes,
             "kprobe_multi": f.has_kprobe_multi, "uprobe_multi": f.has_uprobe_multi,
             "bpf_cookie": f.has_bpf_cookie, "syscall_wrapper": f.has_syscall_wrapper}
@@ -129,8 +129,8 @@ def check_feature(name: str) -> tuple[bool, str]:
     if name == "btf":
         ok = os.path.exists("/sys/kernel/btf/vmlinux")
         return ok, "" if ok else "the kernel has no BTF (/sys/kernel/btf/vmlinux)"
+    from .. import features as f
     from .._consts import LinkType, MapType, ProgramType
-    from ..attach import features as f
     kind, sep, tname = name.partition(":")
     if sep:
         table: dict[str, tuple[Any, Callable[[int], Any]]] = {
@@ -213,11 +213,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     kernel = config.getoption("bpf_kernel", None)
     if not kernel:
         return None
-    try:
-        from . import vm
-    except ImportError as e:
-        raise pytest.UsageError(f"--bpf-kernel {kernel}: the QEMU runner bpfkit.testing.vm "
-                                f"is not available ({e})") from None
+    from . import vm
     args = _strip_option(list(config.invocation_params.args), "--bpf-kernel")
     guest = _guest_kernel(str(kernel), tuple(getattr(vm, "DEFAULT_KERNELS", ())))
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
@@ -271,7 +267,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     for m in item.iter_markers("requires_kernel"):
         if not m.args:
             raise pytest.UsageError(f"{item.nodeid}: requires_kernel needs a version")
-        from ..attach.features import kernel_version
+        from ..features import kernel_version
         want = _version_tuple(m.args[0])
         have = kernel_version()
         if tuple(have[:len(want)]) < want:
@@ -507,7 +503,7 @@ def veth_pair() -> Iterator[Any]:
     """A veth pair: ``host`` end here, ``peer`` end in a fresh netns; removed afterwards."""
     if os.geteuid() != 0:
         pytest.skip("needs root to create network namespaces and veth pairs")
-    from ..netns import VethPair
+    from .net import VethPair
     pair = VethPair().open()
     try:
         yield pair

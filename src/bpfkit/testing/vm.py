@@ -145,7 +145,7 @@ def _zstd_decompressor() -> Callable[[bytes], bytes] | None:
         from compression import zstd  # Python >= 3.14
     except ImportError:
         return None
-    return zstd.decompress  # type: ignore[no-any-return]
+    return zstd.decompress
 
 
 def _cli_decompress(cmd: list[str]) -> Callable[[bytes], bytes]:

@@ -99,6 +99,7 @@ from typing import Any
 from ..cleanup import interrupt_on_term
 from ..errors import BpfkitError
 from ..manager import Manager, OneOf, Probe, ProbeStatus
+from ..show import write_line
 
 BPF_DIR = Path(__file__).resolve().parent / "bpf"
 
@@ -656,12 +657,6 @@ class Tool:
     _mono_off = 0.0
     _t0 = 0.0
 
-
-def write_line(line: str) -> None:
-    """One event, newline included, in a single write: Ctrl-C or SIGTERM while stdout is
-    blocked (a full pipe) must not leave a record without its newline, glued to the next."""
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
 
 
 def comm_of(v: Any) -> str:

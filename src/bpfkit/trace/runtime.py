@@ -65,7 +65,7 @@ class SystemEnv:
     @property
     def tracefs(self) -> str:
         if self._tracefs is None:
-            from ..attach.perf import tracefs_path
+            from ..host.tracefs import tracefs_path
             self._tracefs = tracefs_path()
         return self._tracefs
 
@@ -337,7 +337,7 @@ class Tracer:
             return [bp.attach_trace()]
         if p in ("profile", "interval"):
             from ..attach.cgroup import attach_perf_event
-            from ..attach.perf import online_cpus
+            from ..host.cpus import online_cpus
             unit, n = u.parts[0], int(u.parts[1])
             freq = period = 0
             if unit == "hz":

@@ -14,25 +14,29 @@ from __future__ import annotations
 
 import errno
 import functools
-import gzip
 import os
 import platform
-import re
 import struct
 from dataclasses import dataclass
 from typing import Any
 
+from .. import asm
 from .. import syscall as sc
 from .._consts import (
     BPF_F_MMAPABLE,
     BPF_F_NO_PREALLOC,
     BPF_F_SLEEPABLE,
     AttachType,
+    HelperId,
     LinkType,
     MapType,
     ProgramType,
 )
-from ..errors import BpfkitError, KernelError, MissingFeature, VerifierError
+from ..errors import ENOTSUPP, BpfkitError, KernelError, MissingFeature, VerifierError
+from ..host.arch import arch_syscall_prefix
+from ..host.kallsyms import has_symbol, kallsyms
+from ..host.kconfig import kernel_config
+from ..host.version import kernel_version, kernel_version_code
 from ..program import load_program
 
 __all__ = [
@@ -81,7 +85,7 @@ def clear_cache() -> None:
 
 # --------------------------------------------------------------------------- helpers
 
-_TRIVIAL = struct.pack("<BBhi", 0xB7, 0, 0, 0) + struct.pack("<BBhi", 0x95, 0, 0, 0)
+_TRIVIAL = asm.encode([asm.mov64_imm(asm.R0, 0), asm.exit()])  # return 0
 
 
 def _name(enum: Any, v: int) -> str:
@@ -89,43 +93,6 @@ def _name(enum: Any, v: int) -> str:
         return str(enum(v).name)
     except ValueError:
         return str(v)
-
-
-@_cached
-def kernel_version() -> tuple[int, int, int]:
-    """(major, minor, patch) of the running kernel, from uname."""
-    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", platform.release())
-    if not m:
-        return (0, 0, 0)
-    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
-
-
-def _kernel_version_code() -> int:
-    a, b, c = kernel_version()
-    return (a << 16) | (b << 8) | min(c, 255)
-
-
-@_cached
-def kernel_config() -> dict[str, str]:
-    """CONFIG_* values from /proc/config.gz or /boot/config-<release> ({} if neither)."""
-    text = ""
-    try:
-        with gzip.open("/proc/config.gz", "rt") as f:
-            text = f.read()
-    except OSError:
-        try:
-            with open(f"/boot/config-{platform.release()}") as f:
-                text = f.read()
-        except OSError:
-            return {}
-    cfg: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.startswith("CONFIG_") and "=" in line:
-            k, v = line.split("=", 1)
-            cfg[k] = v
-        elif line.startswith("# CONFIG_") and line.endswith(" is not set"):
-            cfg[line[2:-len(" is not set")]] = "n"
-    return cfg
 
 
 def _config_says_off(option: str) -> bool:
@@ -157,7 +124,7 @@ _PROG_SETTINGS: dict[int, dict[str, Any]] = {
 
 def _try_load(prog_type: int, insns: bytes = _TRIVIAL, **kw: Any) -> tuple[int, int, str]:
     """(fd or -1, errno, verifier log) of loading ``insns``; never raises for kernel errors."""
-    kw.setdefault("kern_version", _kernel_version_code())
+    kw.setdefault("kern_version", kernel_version_code())
     try:
         fd, _log = load_program(prog_type, insns, license="GPL", name="bpfkit_probe", **kw)
         return fd, 0, ""
@@ -202,7 +169,7 @@ def has_program_type(prog_type: int) -> Feature:
         if fd >= 0:
             sc.close_fd(fd)
             return Feature(name, True, "loaded")
-        if (err == errno.EINVAL and log.strip()) or err == 524:
+        if (err == errno.EINVAL and log.strip()) or err == ENOTSUPP:
             return Feature(name, True, "the kernel knows it (a real load needs an attach "
                                        "target)")
         return Feature(name, False, _load_reason(name, err))
@@ -299,8 +266,9 @@ def has_helper(prog_type: int, helper_id: int) -> Feature:
     pf = has_program_type(pt)
     if not pf.supported:
         return Feature(name, False, pf.reason)
-    insns = b"".join(struct.pack("<BBhi", 0xB7, r, 0, 0) for r in range(1, 6))
-    insns += struct.pack("<BBhi", 0x85, 0, 0, int(helper_id)) + _TRIVIAL
+    # zero the five argument registers, call the helper, return 0
+    insns = asm.encode([asm.mov64_imm(r, 0) for r in range(asm.R1, asm.R5 + 1)]
+                       + [asm.call(int(helper_id))]) + _TRIVIAL
     kw: dict[str, Any] = dict(_PROG_SETTINGS.get(pt, {}))
     if pt == ProgramType.TRACING:
         tid = _btf_id("btf_trace_sys_enter", _KIND_TYPEDEF)
@@ -485,7 +453,8 @@ def has_link_type(link_type: int) -> Feature:
             err = _link_errno(p, 1, AttachType.XDP, flags=1 << 1)  # lo, XDP_FLAGS_SKB_MODE
             ok = err in (0, errno.EBUSY, errno.EEXIST)
         elif lt == LinkType.PERF_EVENT:
-            from .perf import PERF_TYPE_TRACEPOINT, perf_event_attr, perf_event_open, tracepoint_id
+            from ..host.tracefs import tracepoint_id
+            from ..perf_event import PERF_TYPE_TRACEPOINT, perf_event_attr, perf_event_open
             p = _load_fd(ProgramType.TRACEPOINT)
             fds.append(p)
             tp = tracepoint_id("syscalls", "sys_enter_getpid")
@@ -524,7 +493,7 @@ def has_link_type(link_type: int) -> Feature:
 
 
 def _ret(v: int) -> bytes:
-    return struct.pack("<BBhi", 0xB7, 0, 0, v) + struct.pack("<BBhi", 0x95, 0, 0, 0)
+    return asm.encode([asm.mov64_imm(asm.R0, v), asm.exit()])
 
 
 # --------------------------------------------------------------------------- specific features
@@ -574,7 +543,7 @@ def has_kprobe_multi() -> Feature:
         sc.close_fd(p)
     if err in (0, errno.ENOENT, errno.ESRCH):
         return Feature(name, True, "the kernel looked the symbol up")
-    if err in (errno.EOPNOTSUPP, 524):
+    if err in (errno.EOPNOTSUPP, ENOTSUPP):
         return Feature(name, False, "this kernel was built without CONFIG_FPROBE")
     return Feature(name, False, f"link creation answered {errno.errorcode.get(err, err)} "
                                 "(kernel older than 5.18?)")
@@ -612,7 +581,7 @@ def has_uprobe_multi() -> Feature:
         sc.close_fd(p)
     if err in (0, errno.EBADF):
         return Feature(name, True, "the kernel checked the path")
-    if err in (errno.EOPNOTSUPP, 524):
+    if err in (errno.EOPNOTSUPP, ENOTSUPP):
         return Feature(name, False, "this kernel was built without CONFIG_UPROBES")
     return Feature(name, False, f"link creation answered {errno.errorcode.get(err, err)} "
                                 "(kernel older than 6.6?)")
@@ -626,24 +595,20 @@ def has_tcx() -> Feature:
 @_cached
 def has_bpf_cookie() -> Feature:
     """bpf_get_attach_cookie() for tracing programs (Linux 5.15+)."""
-    f = has_helper(ProgramType.TRACEPOINT, 174)
+    f = has_helper(ProgramType.TRACEPOINT, HelperId.get_attach_cookie)
     return Feature("bpf cookie", f.supported, f.reason)
 
 
 @_cached
 def has_syscall_wrapper() -> Feature:
-    """Does the kernel name syscalls through arch wrappers (``__x64_sys_*``)?"""
-    from .tracing import _arch_syscall_prefix
-    prefix = _arch_syscall_prefix()
+    """Does the kernel name syscalls through arch wrappers (``__x64_sys_*``)?  Asked of
+    /proc/kallsyms, as libbpf does for ``LINUX_HAS_SYSCALL_WRAPPER``."""
+    prefix = arch_syscall_prefix()
     name = "syscall wrapper"
     if not prefix:
         return Feature(name, False, f"no known wrapper prefix for {platform.machine()}")
-    want = f" {prefix}sys_bpf"
-    try:
-        with open("/proc/kallsyms") as f:
-            for line in f:
-                if line.rstrip().endswith(want):
-                    return Feature(name, True, f"{prefix}sys_bpf is in /proc/kallsyms")
-    except OSError as e:
-        return Feature(name, False, f"cannot read /proc/kallsyms: {e.strerror}")
+    if not kallsyms():
+        return Feature(name, False, "cannot read /proc/kallsyms")
+    if has_symbol(f"{prefix}sys_bpf"):
+        return Feature(name, True, f"{prefix}sys_bpf is in /proc/kallsyms")
     return Feature(name, False, f"{prefix}sys_bpf is not in /proc/kallsyms")

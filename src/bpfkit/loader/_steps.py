@@ -11,200 +11,60 @@ and on any failure what was created so far is closed again.
 from __future__ import annotations
 
 import errno
-import functools
 import os
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from . import asm
-from . import syscall as sc
-from ._consts import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, AttachType, MapType, ProgramType
-from .btf import Spec
-from .btf import types as bt
-from .errors import (
+from .. import asm, verifier_log
+from .. import syscall as sc
+from .._consts import BPF_F_RDONLY_PROG, AttachType, MapType, ProgramType
+from ..btf import Spec
+from ..btf import types as bt
+from ..btf.sanitize import BTFFeatures, sanitize_btf
+from ..core import POISONED_CALL_ID
+from ..errors import (
     BpfkitError,
     KernelError,
     LoadError,
     NotFound,
-    PermissionDenied,
     VerifierError,
 )
-from .externs import (
-    has_bpf_cookie,
-    has_syscall_wrapper,
-    kallsyms_lookup,
-    kconfig_value,
-    kernel_config,
-    kernel_version,
-)
-from .link import CallbackLink, Link
-from .maps import Map, possible_cpus
-from .program import Program
-from .sections import SecFlag
-from .spec import (
+from ..features import has_bpf_cookie, has_kprobes, has_syscall_wrapper
+from ..features.btf import probe_btf_features
+from ..host.kallsyms import kallsyms_lookup
+from ..host.kconfig import kernel_config
+from ..host.version import kernel_version_code
+from ..maps import Map, possible_cpus
+from ..program import Program
+from ..sections import SecFlag
+from ..spec import (
     KCONFIG_MAP,
     PIN_BY_NAME,
     CollectionSpec,
     ExternSpec,
     MapSpec,
     ProgramSpec,
-    StructOpsSpec,
     _fix_calls,
     _strip,
-    decode_value,
-    encode_value,
 )
+from ._diagnose import _GATED_TYPES, _core_desc, _prog_fd, _refused
+from ._kconfig import kconfig_value
+from ._struct_ops import _is_func_ptr, struct_ops_value
+from .collection import Collection, Variable
 
 __all__ = ["load", "load_spec", "Collection", "Variable", "DEFAULT_PIN_ROOT", "BTFFeatures",
            "probe_btf_features", "sanitize_btf", "prog_target_attrs", "struct_ops_value"]
 
 DEFAULT_PIN_ROOT = "/sys/fs/bpf"
-CORE_POISON = 0xBAD2310
+CORE_POISON = POISONED_CALL_ID  # one poison id: core.py owns it
 KFUNC_POISON_BASE = 2002000000
 
 
 # ----------------------------------------------------------------------------- variables
 
-class Variable:
-    """A global variable read and written through its map's mmap."""
-
-    def __init__(self, name: str, map_: Map, offset: int, size: int, type_id: int,
-                 btf: Spec | None, readonly: bool) -> None:
-        self.name = name
-        self.map = map_
-        self.offset = offset
-        self.size = size
-        self.type_id = type_id
-        self.btf = btf
-        self.readonly = readonly
-
-    @property
-    def raw(self) -> bytes:
-        if not self.map.flags & BPF_F_MMAPABLE:
-            # sections with only static variables are not mmap-able (as with libbpf)
-            value = bytes(self.map[0])
-            return value[self.offset:self.offset + self.size]
-        mm = self.map.mmap()
-        return bytes(mm[self.offset:self.offset + self.size])
-
-    @raw.setter
-    def raw(self, data: bytes) -> None:
-        if self.readonly:
-            raise LoadError(f"variable {self.name!r} lives in frozen {self.map.name!r}: it is "
-                            "read-only after load (set constants before load)")
-        if len(data) != self.size:
-            raise LoadError(f"variable {self.name!r} is {self.size} bytes, got {len(data)}")
-        if not self.map.flags & BPF_F_MMAPABLE:
-            value = bytearray(self.map[0])
-            value[self.offset:self.offset + self.size] = data
-            self.map.update(0, bytes(value))
-            return
-        mm = self.map.mmap()
-        mm[self.offset:self.offset + self.size] = data
-
-    @property
-    def value(self) -> Any:
-        return self._decode(self.raw)
-
-    @value.setter
-    def value(self, v: Any) -> None:
-        self.raw = encode_value(self.btf, self.type_id, self.size, v, f"variable {self.name!r}")
-
-    def _decode(self, raw: bytes) -> Any:
-        """BTF-typed decoding; the single place a fuller codec will plug in."""
-        return decode_value(self.btf, self.type_id, raw)
-
-    def __repr__(self) -> str:
-        return f"<Variable {self.name} in {self.map.name} @{self.offset}>"
-
 
 # ----------------------------------------------------------------------------- collection
-
-class Collection:
-    """Everything one object created in the kernel; closing it closes them all."""
-
-    def __init__(self, spec: CollectionSpec) -> None:
-        self.spec = spec
-        self.programs: dict[str, Program] = {}
-        self.maps: dict[str, Map] = {}
-        self.variables: dict[str, Variable] = {}
-        self.btf_fd = -1
-        #: kernel-layout values of the struct_ops maps (what key 0 is set to)
-        self.struct_ops_values: dict[str, bytes] = {}
-        self._struct_ops_links: list[Link] = []
-
-    def __enter__(self) -> Collection:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __getitem__(self, name: str) -> Program | Map:
-        if name in self.programs:
-            return self.programs[name]
-        return self.maps[name]
-
-    def close(self) -> None:
-        links, self._struct_ops_links = self._struct_ops_links, []
-        for lk in links:
-            lk.close()
-        for p in self.programs.values():
-            p.close()
-        for m in self.maps.values():
-            m.close()
-        if self.btf_fd >= 0:
-            sc.close_fd(self.btf_fd)
-            self.btf_fd = -1
-
-    def attach_struct_ops(self, name: str) -> Link:
-        """Register struct_ops map ``name`` with the kernel; closing the link unregisters.
-
-        ``.struct_ops.link`` maps get a bpf_link (BPF_LINK_CREATE on the map); plain
-        ``.struct_ops`` maps are registered by setting key 0 and unregistered by deleting it.
-        """
-        m = self.spec.maps.get(name)
-        so = m.struct_ops if m is not None else None
-        if so is None or name not in self.maps:
-            have = ", ".join(n for n, x in self.spec.maps.items() if x.struct_ops) or "none"
-            raise LoadError(f"no struct_ops map {name!r} in {self.spec.name} (have: {have})")
-        mp = self.maps[name]
-        hook = f"struct_ops {so.type_name} {name}"
-        lk: Link
-        if so.link:
-            fd = sc.link_create(mp.fd, 0, AttachType.STRUCT_OPS, obj=f"struct_ops map {name!r}")
-            lk = Link(fd, hook, hook=hook)
-        else:
-            mp.update(0, self.struct_ops_values[name])
-
-            def unregister() -> None:
-                if not mp.closed:
-                    mp.delete(0)
-            lk = CallbackLink(unregister, hook, hook=hook)
-        self._struct_ops_links.append(lk)
-        return lk
-
-    def attach_all(self) -> list[Any]:
-        """Attach every program whose section names its hook (needs ``Program.attach``),
-        then register every struct_ops map."""
-        links: list[Any] = []
-        for p in self.programs.values():
-            attach = getattr(p, "attach", None)
-            if attach is None:
-                raise LoadError("program attachment is not available (bpfkit.attach missing)")
-            from .attach.auto import auto_attachable
-            if not auto_attachable(p):
-                continue
-            links.append(attach())
-        for name, m in self.spec.maps.items():
-            if m.struct_ops is not None and name in self.maps:
-                links.append(self.attach_struct_ops(name))
-        return links
-
-    def __repr__(self) -> str:
-        return (f"<Collection {self.spec.name}: programs={list(self.programs)} "
-                f"maps={list(self.maps)}>")
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -247,7 +107,7 @@ def load_spec(spec: CollectionSpec, *, constants: Mapping[str, Any] | None = Non
     # the instrumentation rewrites instructions: only then a full copy is needed
     spec = spec.copy() if count_ringbuf_losses else spec.load_copy()
     if count_ringbuf_losses:
-        from .losses import count_ringbuf_losses as instrument
+        from ..losses import count_ringbuf_losses as instrument
         instrument(spec)
     if constants:
         spec.set_constants(dict(constants))
@@ -413,18 +273,20 @@ class _Loader:
             kind = self.kconfig_kind(ext)
             raw: str | None
             if ext.name == "LINUX_KERNEL_VERSION":
-                raw = str(kernel_version())
+                raw = str(kernel_version_code())
             elif ext.name == "LINUX_HAS_BPF_COOKIE":
-                raw = "y" if has_bpf_cookie() else "n"
+                raw = "y" if has_bpf_cookie().supported else "n"
             elif ext.name == "LINUX_HAS_SYSCALL_WRAPPER":
                 # libbpf answers by creating a kprobe on __<arch>_sys_bpf: without
                 # kprobes that fails, so BPF_KSYSCALL code takes the no-wrapper branch
-                from .attach import features
-                raw = "y" if has_syscall_wrapper() and features.has_kprobes() else "n"
+                raw = ("y" if has_syscall_wrapper().supported and has_kprobes().supported
+                       else "n")
             elif ext.name.startswith("CONFIG_"):
                 if cfg is None:
                     cfg = kernel_config()
                 raw = cfg.get(ext.name)
+                if raw == "n":  # "# CONFIG_X is not set": unresolved, as libbpf has it
+                    raw = None
             elif ext.name.startswith("LINUX_") and ext.weak:
                 continue  # an unknown virtual LINUX_* value: 0 when __weak, as libbpf
             else:
@@ -708,7 +570,7 @@ class _Loader:
         if p.core_relos:
             if self.spec.btf is None:
                 raise LoadError(f"program {p.name!r} has CO-RE relocations but no BTF")
-            from . import core
+            from .. import core
             core_results = core.relocate(insns, p.core_relos, self.spec.btf, self.target_btf(),
                                          p.name, cand_cache=self.cand_cache)
         else:
@@ -883,7 +745,7 @@ class _Loader:
     def explain(self, p: ProgramSpec, insns: list[asm.Instruction], e: VerifierError,
                 core_results: list[Any]) -> VerifierError:
         """Name the source line, and turn poison markers into words."""
-        idx = _failing_insn(e.log)
+        idx = verifier_log.failing_insn(e.log)
         source = (p.source_of(idx) if idx is not None else None) or e.source
         cause = e.cause
         slot_of: dict[int, asm.Instruction] = {}
@@ -893,7 +755,7 @@ class _Loader:
             s += ins.size
         poison_text = ""
         if core_results:
-            from . import core
+            from .. import core
             pslot = core.poison_slot_from_log(e.log)
             if pslot is not None:
                 poison_text = core.explain_poison(pslot, core_results)
@@ -910,16 +772,16 @@ class _Loader:
                 relo = poisoned[0] if poisoned else None
             what = _core_desc(self.spec.btf, relo) if relo is not None else "a field"
             cause = f"CO-RE relocation failed for {what} in {p.name}"
-        m = re.search(r"unknown#(\d+)", e.log)
-        if m and int(m.group(1)) >= KFUNC_POISON_BASE:
-            n = int(m.group(1)) - KFUNC_POISON_BASE
+        unknown = verifier_log.unknown_call_id(e.log)
+        if unknown is not None and unknown >= KFUNC_POISON_BASE:
+            n = unknown - KFUNC_POISON_BASE
             names = list(self.spec.externs)
             fname = names[n] if n < len(names) else "?"
             cause = (f"weak kernel function {fname!r} is missing in this kernel but is called "
                      "on a reachable path: guard the call with bpf_ksym_exists()")
-        km = re.search(r"calling kernel function (\S+) is not allowed", e.log)
-        if km:
-            cause = (f"kernel function {km.group(1)} may not be called from this program "
+        kfunc = verifier_log.refused_kfunc(e.log)
+        if kfunc:
+            cause = (f"kernel function {kfunc} may not be called from this program "
                      f"type ({p.info.prog_type.name}) by this kernel")
         return VerifierError(p.name, e.errno, e.log, cause=cause, source=source)
 
@@ -1001,7 +863,7 @@ def section_attach_type(p: ProgramSpec, eat: int) -> int:
     flags = p.info.flags
     if eat != p.info.expected_attach_type or not flags & (SecFlag.EXP_ATTACH_OPT | SecFlag.USDT):
         return eat
-    from .attach import features
+    from .. import features
     if flags & SecFlag.EXP_ATTACH_OPT and eat and not features.has_expected_attach_type():
         return 0
     if flags & SecFlag.USDT and features.has_uprobe_multi():
@@ -1009,40 +871,8 @@ def section_attach_type(p: ProgramSpec, eat: int) -> int:
     return eat
 
 
-_GATED_TYPES = (ProgramType.TRACING, ProgramType.EXT, ProgramType.LSM)
 
 
-def _refused(p: ProgramSpec, eat: int, e: KernelError) -> KernelError:
-    """EPERM before verification on a trampoline program: say so in plain words."""
-    pt = _enum_name(ProgramType, p.prog_type)
-    at = f" with attach type {_enum_name(AttachType, eat)}" if p.prog_type != ProgramType.EXT \
-        else ""
-    target = ""
-    if p.attach_prog is not None:
-        target = f" (target: function {p.attach_target!r} of BPF program fd {_prog_fd(p)})"
-    return PermissionDenied(
-        "BPF_PROG_LOAD", e.errno, obj=f"program {p.name!r} (section {p.section!r})",
-        detail=f"the kernel refuses {pt} programs{at}{target} before verification",
-        hint="this kernel does not allow fentry/fexit/fmod_ret/freplace/lsm programs "
-             "(TRACING/EXT/LSM program types; e.g. no CONFIG_FUNCTION_TRACER or "
-             "DYNAMIC_FTRACE_WITH_DIRECT_CALLS, lockdown) or the process lacks "
-             "CAP_BPF+CAP_PERFMON; check bpfkit.attach.features.has_attach_type()")
-
-
-def _enum_name(enum: Any, v: int) -> str:
-    try:
-        return str(enum(v).name)
-    except ValueError:
-        return str(v)
-
-
-def _prog_fd(p: ProgramSpec) -> int:
-    tgt = p.attach_prog
-    fd = getattr(tgt, "fd", tgt)
-    if not isinstance(fd, int) or isinstance(fd, bool) or fd <= 0:
-        raise LoadError(f"program {p.name!r}: attach target must be a loaded Program or a "
-                        f"program fd, not {tgt!r}")
-    return fd
 
 
 def prog_target_attrs(p: ProgramSpec) -> dict[str, int]:
@@ -1052,7 +882,7 @@ def prog_target_attrs(p: ProgramSpec) -> dict[str, int]:
     up as a BTF FUNC in the target program's own BTF (program info ``btf_id`` -> raw BTF),
     which is standalone: ids are the target's, not vmlinux's.
     """
-    from .introspect import btf_raw
+    from ..introspect import btf_raw
     if not p.info.attach_btf:
         raise LoadError(f"program {p.name!r} ({p.section!r}) cannot attach to another BPF "
                         "program: only fentry/fexit/fmod_ret/freplace programs can")
@@ -1061,7 +891,7 @@ def prog_target_attrs(p: ProgramSpec) -> dict[str, int]:
         raise LoadError(f"program {p.name!r}: the section must name the target function "
                         f"('{p.info.definition.base}/<function>')")
     fd = _prog_fd(p)
-    from .program import ProgramInfo
+    from ..program import ProgramInfo
     info = ProgramInfo.from_fd(fd)
     tname = f"target program {info.name!r} (id {info.id})"
     if not info.btf_id:
@@ -1080,174 +910,11 @@ def prog_target_attrs(p: ProgramSpec) -> dict[str, int]:
     return {"attach_prog_fd": fd, "attach_btf_id": ids[0]}
 
 
-def _is_func_ptr(btf: Spec, tid: int) -> bool:
-    t = btf.type(_strip(btf, tid))
-    return isinstance(t, bt.Pointer) and isinstance(btf.type(_strip(btf, t.type)), bt.FuncProto)
-
-
-def struct_ops_value(so: StructOpsSpec, local: Spec, kernel: Spec, kernel_type_id: int,
-                     wrapper_id: int, prog_fds: Mapping[str, int], what: str = "struct_ops"
-                     ) -> bytes:
-    """The value of a struct_ops map in the kernel's layout (``struct bpf_struct_ops_<t>``).
-
-    Members are matched by name, as libbpf does (the object may declare only some
-    members, in any order): data members are copied when their sizes agree, function
-    pointers get program fds, everything else stays zero.  A non-zero member the kernel
-    cannot take (unknown name, size mismatch, bitfield) is an error rather than dropped.
-    """
-    wrapper = kernel.type(wrapper_id)
-    if not isinstance(wrapper, bt.Struct):
-        raise LoadError(f"{what}: kernel type {wrapper_id} is not a struct")
-    dmem = next((mm for mm in wrapper.members
-                 if _strip(kernel, mm.type) == kernel_type_id), None)
-    if dmem is None:
-        raise LoadError(f"{what}: {wrapper.name} has no member of type struct {so.type_name}")
-    base = dmem.bit_offset // 8
-    kt = kernel.type(kernel_type_id)
-    lt = local.type(so.type_id)
-    if not isinstance(kt, bt.Struct) or not isinstance(lt, bt.Struct):
-        raise LoadError(f"{what}: struct {so.type_name} is not a struct")
-    out = bytearray(wrapper.size)
-    lmembers = {mm.name: mm for mm in lt.members}
-
-    def local_bytes(mm: bt.Member) -> bytes:
-        off = mm.bit_offset // 8
-        return bytes(so.data[off:off + local.sizeof(mm.type)])
-
-    for km in kt.members:
-        lm = lmembers.pop(km.name, None) if km.name else None
-        if lm is None:
-            continue
-        koff = base + km.bit_offset // 8
-        where = f"{what}: member {km.name!r}"
-        if _is_func_ptr(kernel, km.type):
-            if km.name in prog_fds:
-                out[koff:koff + 8] = prog_fds[km.name].to_bytes(8, "little")
-            elif km.name in so.programs:
-                raise LoadError(f"{where}: program {so.programs[km.name]!r} has no fd")
-            elif any(local_bytes(lm)):
-                raise LoadError(f"{where}: a function pointer must point at a "
-                                "SEC(\"struct_ops/...\") program")
-            continue
-        raw = local_bytes(lm)
-        if km.name in so.programs:
-            raise LoadError(f"{where} is not a function pointer in the kernel's struct "
-                            f"{so.type_name}")
-        if km.bitfield_size or lm.bitfield_size or km.bit_offset % 8:
-            if any(raw):
-                raise LoadError(f"{where}: bitfields cannot be initialised")
-            continue
-        ksize = kernel.sizeof(km.type)
-        if ksize != len(raw):
-            if any(raw):
-                raise LoadError(f"{where} is {len(raw)} bytes here but {ksize} in the "
-                                f"kernel's struct {so.type_name}")
-            continue
-        out[koff:koff + ksize] = raw
-    for name, lm in lmembers.items():
-        if name in so.programs or any(local_bytes(lm)):
-            raise LoadError(f"{what}: member {name or '<anonymous>'!r} is set but the kernel's "
-                            f"struct {so.type_name} has no such member")
-    return bytes(out)
 
 
 # ----------------------------------------------------------------------------- BTF sanitizing
 
-@dataclass(frozen=True)
-class BTFFeatures:
-    """Which BTF kinds the kernel's BTF loader accepts (libbpf's ``FEAT_BTF_*``)."""
 
-    func: bool = True          # FUNC and FUNC_PROTO (4.20+)
-    func_global: bool = True   # global linkage of FUNC (5.6)
-    datasec: bool = True       # VAR and DATASEC (5.2)
-    float_kind: bool = True    # FLOAT (5.13)
-    decl_tag: bool = True      # DECL_TAG (5.16)
-    type_tag: bool = True      # TYPE_TAG (5.17)
-    enum64: bool = True        # ENUM64 and signed enums (6.0)
-
-    @property
-    def complete(self) -> bool:
-        return all((self.func, self.func_global, self.datasec, self.float_kind,
-                    self.decl_tag, self.type_tag, self.enum64))
-
-
-def _btf_probe(types: list[bt.BTFType]) -> bool:
-    try:
-        fd, _ = sc.btf_load(Spec.build(types).to_bytes())
-    except (KernelError, OSError):
-        return False
-    sc.close_fd(fd)
-    return True
-
-
-@functools.lru_cache(maxsize=1)
-def probe_btf_features() -> BTFFeatures:
-    """Load one tiny BTF blob per kind (once per process) to see what this kernel takes."""
-    def i32() -> bt.Int:
-        return bt.Int(4, bt.BTF_INT_SIGNED, name="int")
-
-    return BTFFeatures(
-        func=_btf_probe([i32(), bt.FuncProto(1, [bt.Param("a", 1)]),
-                         bt.Func(2, bt.BTF_FUNC_STATIC, name="f")]),
-        func_global=_btf_probe([i32(), bt.FuncProto(1, [bt.Param("a", 1)]),
-                                bt.Func(2, bt.BTF_FUNC_GLOBAL, name="f")]),
-        datasec=_btf_probe([i32(), bt.Var(1, bt.BTF_VAR_GLOBAL_ALLOCATED, name="x"),
-                            bt.Datasec(4, [bt.VarSecinfo(2, 0, 4)], name=".data")]),
-        float_kind=_btf_probe([bt.Float(4, name="float")]),
-        decl_tag=_btf_probe([i32(), bt.Var(1, bt.BTF_VAR_STATIC, name="x"),
-                             bt.DeclTag(2, -1, name="tag")]),
-        type_tag=_btf_probe([i32(), bt.TypeTag(1, name="tag"), bt.Pointer(2)]),
-        enum64=_btf_probe([bt.Enum64(8, False, [bt.EnumValue("E", 1 << 40)], name="e")]),
-    )
-
-
-def sanitize_btf(spec: Spec, features: BTFFeatures) -> Spec:
-    """A copy of ``spec`` with the kinds the kernel lacks rewritten into older ones.
-
-    Ids never change (replacements are in place, helpers appended), so map and program
-    type ids stay valid.  As libbpf: VAR -> 1-byte INT and DATASEC -> STRUCT; FUNC_PROTO ->
-    ENUM and FUNC -> TYPEDEF; global FUNC -> static; FLOAT -> empty STRUCT of the same size;
-    DECL_TAG -> 1-byte INT; TYPE_TAG -> CONST; ENUM64 -> UNION of 1-byte placeholders
-    (and signed ENUM -> unsigned).
-    """
-    if features.complete:
-        return spec
-    out = spec.copy()
-    placeholder = 0
-    for tid in list(out.own_ids()):
-        t = out.type(tid)
-        new: bt.BTFType | None = None
-        if not features.datasec and isinstance(t, bt.Var):
-            new = bt.Int(1, 0, 0, 8, name=t.name)
-        elif not features.datasec and isinstance(t, bt.Datasec):
-            members = [bt.Member(out.type(v.type).name, v.type, v.offset * 8) for v in t.vars]
-            new = bt.Struct(size=t.size, members=members,
-                            name=t.name.replace(".", "_").replace("?", "_"))
-        elif not features.func and isinstance(t, bt.FuncProto):
-            new = bt.Enum(4, False, [bt.EnumValue(prm.name or f"arg{i}", 0)
-                                     for i, prm in enumerate(t.params)], name="")
-        elif not features.func and isinstance(t, bt.Func):
-            new = bt.Typedef(t.type, name=t.name)
-        elif not features.func_global and isinstance(t, bt.Func) \
-                and t.linkage == bt.BTF_FUNC_GLOBAL:
-            t.linkage = bt.BTF_FUNC_STATIC
-        elif not features.float_kind and isinstance(t, bt.Float):
-            new = bt.Struct(size=t.size, members=[], name="")
-        elif not features.decl_tag and isinstance(t, bt.DeclTag):
-            new = bt.Int(1, 0, 0, 8, name="")
-        elif not features.type_tag and isinstance(t, bt.TypeTag):
-            new = bt.Const(t.type)
-        elif not features.enum64 and isinstance(t, bt.Enum64):
-            if not placeholder:
-                placeholder = out.add(bt.Int(1, 0, 0, 8, name="enum64_placeholder"))
-            new = bt.Union(size=t.size, members=[bt.Member(v.name, placeholder, 0)
-                                                 for v in t.values], name=t.name)
-        elif not features.enum64 and isinstance(t, bt.Enum) and t.signed:
-            t.signed = False
-        if new is not None:
-            out[tid] = new
-    out.reindex()
-    return out
 
 
 def _kname(name: str) -> str:
@@ -1261,43 +928,6 @@ def _map_type_name(t: int) -> str:
         return str(t)
 
 
-_INSN_LINE = re.compile(r"^(\d+): \([0-9a-f]{2}\)")
 
 
-def _failing_insn(log: str) -> int | None:
-    """Index of the last instruction the verifier printed before giving up."""
-    last = None
-    for ln in log.splitlines():
-        mt = _INSN_LINE.match(ln.strip())
-        if mt:
-            last = int(mt.group(1))
-    return last
-
-
-def _core_desc(btf: Spec | None, relo: Any) -> str:
-    """``struct_name.field.path`` of a CO-RE record, for error messages."""
-    if btf is None:
-        return f"type {relo.type_id}"
-    try:
-        tid = relo.type_id
-        t = btf.type(_strip(btf, tid))
-        parts = [t.name or btf.type_name(tid)]
-        acc = [int(x) for x in relo.access_str.split(":") if x != ""]
-        cur = t
-        for a in acc[1:]:
-            cur = btf.type(_strip(btf, cur.id))
-            if isinstance(cur, bt.Composite) and a < len(cur.members):
-                mem = cur.members[a]
-                parts.append(mem.name or f"<anon{a}>")
-                cur = btf.type(_strip(btf, mem.type))
-            elif isinstance(cur, bt.Array):
-                parts[-1] += f"[{a}]"
-                cur = btf.type(_strip(btf, cur.type))
-            else:
-                break
-        if isinstance(t, bt.EnumBase) and acc:
-            return f"{parts[0]}::{t.values[acc[0]].name}" if acc[0] < len(t.values) else parts[0]
-        return ".".join(parts)
-    except (BpfkitError, IndexError, ValueError, AttributeError):
-        return f"type {relo.type_id} access {relo.access_str}"
 

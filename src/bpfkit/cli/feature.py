@@ -10,9 +10,9 @@ import argparse
 import sys
 from typing import Any
 
-from ._consts import AttachType, HelperId, LinkType, MapType, ProgramType
-from .attach import features as F
-from .sections import SECTION_DEFS
+from .. import features as F
+from .._consts import AttachType, HelperId, LinkType, MapType, ProgramType
+from ..sections import SECTION_DEFS
 
 _SKIP_PROG = {"UNSPEC"}
 
@@ -27,9 +27,9 @@ def _sections_for_attach(at_name: str) -> list[str]:
 
 def isa_version() -> str:
     """Highest eBPF ISA (cpu=v1..v4) the verifier accepts, by loading a v3/v4 instruction."""
-    from . import asm
-    from .errors import BpfkitError
-    from .program import Program
+    from .. import asm
+    from ..errors import BpfkitError
+    from ..program import Program
     probes = [("v4", [asm.mov64_imm(asm.R1, 1), asm.movsx64_reg(asm.R0, asm.R1, 8), asm.exit()]),
               ("v3", [asm.mov64_imm(asm.R0, 0), asm.jmp32_imm(asm.BPF_JEQ, asm.R0, 0, 0),
                       asm.exit()]),
@@ -102,7 +102,7 @@ def collect(helpers_for: list[int] | None = None) -> dict[str, Any]:
                 f = F.has_helper(pt, h)
                 if f.supported:
                     hs.append(f"bpf_{h.name}")
-            out["helpers"][ProgramType(pt).name.lower()] = hs  # type: ignore[index]
+            out["helpers"][ProgramType(pt).name.lower()] = hs
     return out
 
 
@@ -155,7 +155,7 @@ def cmd_feature(a: argparse.Namespace) -> int:
             return 2
     data = collect(helpers)
     if a.json:
-        from .cli import emit_json
+        from ._output import emit_json
         emit_json(data)
     else:
         print_report(data)

@@ -14,7 +14,7 @@ import select
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .errors import BpfkitError, ParseError
+from ..errors import BpfkitError, ParseError
 
 __all__ = ["TraceLine", "TracePipe", "parse_line", "tracefs_dir", "trace_print"]
 
@@ -57,7 +57,7 @@ def parse_line(line: str) -> TraceLine:
 
 def tracefs_dir() -> str:
     """Where tracefs is mounted (mounted on /sys/kernel/tracing if needed and allowed)."""
-    from .attach.perf import tracefs_path  # lazy: the reader needs no perf machinery
+    from ..host.tracefs import tracefs_path  # lazy: only when a pipe is opened
     return tracefs_path()
 
 

@@ -11,10 +11,10 @@ import sys
 import time
 from dataclasses import dataclass
 
-from . import introspect
-from . import syscall as sc
-from .errors import KernelError
-from .program import ProgramInfo
+from .. import introspect
+from .. import syscall as sc
+from ..errors import KernelError
+from ..program import ProgramInfo
 
 
 @dataclass
@@ -81,7 +81,7 @@ def run(interval: float = 1.0, once: bool = False, sort: str = "cpu", as_json: b
         while True:
             stats = sample(interval, stats_fd)
             if as_json:
-                from .cli import emit_json
+                from ._output import emit_json
                 emit_json(stats)
             else:
                 if not once and sys.stdout.isatty():
