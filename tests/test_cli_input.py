@@ -20,10 +20,10 @@ def bpfkit(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["syscount", "-1", "1"], "is not a positive number"),
-    (["syscount", "1", "-1"], "is not an integer >= 0"),
+    (["syscount", "-i", "-1"], "is not a positive number"),
+    (["syscount", "-d", "-1"], "is not a number >= 0"),
     (["writesize", "-1"], "is not a positive number"),
-    (["syscount", "--top", "-3", "1", "1"], "is not a positive integer"),
+    (["syscount", "--top", "-3"], "is not a positive integer"),
     (["profile", "--top", "0"], "is not a positive integer"),
     (["tcpstates", "-P", "99999"], "is not a port number"),
     (["tcpconnect", "-P", "-5"], "is not a port number"),
