@@ -258,7 +258,7 @@ class _Kallsyms:
         exact: dict[int, str] = {}
         by_name: dict[str, int] = {}
         for addr, sym, mod in read_kallsyms():
-            name = f"{sym}\t{mod}" if mod else sym
+            name = f"{sym}\t[{mod}]" if mod else sym  # ebpf_exporter: name\t[module]
             exact.setdefault(addr, name)
             by_name.setdefault(sym, addr)
         self._exact, self._by_name = exact, by_name
